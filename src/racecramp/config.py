@@ -1,0 +1,116 @@
+"""One settings object, read from racecramp.toml and RACECRAMP_* environment variables.
+
+Precedence (highest first): explicit arguments, environment, racecramp.toml, defaults.
+The TOML file is `./racecramp.toml` unless RACECRAMP_CONFIG names another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the key and the value."""
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256 hex digests, never in clear."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RACECRAMP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("./var")
+    race_id: str = "boston-2017"
+
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=8765, ge=1, le=65535)
+    intake_max_body_bytes: int = Field(default=8_000_000, ge=1024)
+    # station/feed id -> sha256 hex of its bearer token (see hash_token)
+    token_hashes: dict[str, str] = Field(default_factory=dict)
+
+    prefect_port: int = Field(default=4200, ge=1, le=65535)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+
+    ingest_interval_s: float = Field(default=30.0, gt=0)
+    ingest_debounce_s: float = Field(default=1.0, ge=0)
+    weather_url: str | None = None
+    weather_poll_interval_s: float = Field(default=300.0, gt=0)
+    weather_stale_after_s: float = Field(default=1800.0, gt=0)
+    dask_address: str | None = None
+    season_root: str | None = None
+
+    @field_validator("race_id")
+    @classmethod
+    def _race_id_slug(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+            raise ValueError("expected a lowercase slug such as 'boston-2017'")
+        return value
+
+    @field_validator("token_hashes")
+    @classmethod
+    def _hex_digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, digest in value.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"token hash for {key!r} must be 64 lowercase hex characters (sha256)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("RACECRAMP_CONFIG", "racecramp.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    # Paths derived from data_dir: every process agrees on them.
+    @cached_property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @cached_property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @cached_property
+    def replica_path(self) -> Path:
+        return self.data_dir / "replica.duckdb"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad value raises SettingsError naming the key and the value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"setting {key}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("; ".join(problems)) from None

@@ -1,0 +1,88 @@
+"""The vocabulary of racecramp: course points, report fields, WBGT flags, pace groups.
+
+Plain constants and enums only; every number from the literature carries its source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+MARATHON_KM = 42.195
+HALF_KM = 21.0975
+KM_PER_MILE = 1.609344
+
+
+class PointKind(StrEnum):
+    TIMING_MAT = "timing_mat"
+    AID_STATION = "aid_station"
+    MEDICAL_TENT = "medical_tent"
+    FINISH = "finish"
+
+
+class ReportSource(StrEnum):
+    AID_STATION = "aid_station"
+    FINISH_TENT = "finish_tent"
+    SURVEY = "survey"
+
+
+class Disposition(StrEnum):
+    RETURNED_TO_RACE = "returned_to_race"
+    DNF = "dnf"
+    TRANSPORTED = "transported"
+    DISCHARGED = "discharged"
+
+
+class Severity(StrEnum):
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+
+MUSCLE_GROUPS = ("calf", "hamstring", "quadriceps", "foot", "hip", "abdominal", "other")
+TREATMENTS = ("stretch_massage", "oral_fluids", "rest", "ice", "iv_fluids", "other")
+SEXES = ("M", "F", "X")
+
+# Age bands used by every mart that groups by age (SAFER XXIX found age > 40 a risk factor,
+# so 40 is a band edge).
+AGE_BAND_EDGES = (18, 30, 40, 50, 60, 70)
+
+
+def age_band(age: int | None) -> str | None:
+    """Label such as '40-49' for an age, '70+' at the top, '<18' below the first edge."""
+    if age is None:
+        return None
+    if age < AGE_BAND_EDGES[0]:
+        return f"<{AGE_BAND_EDGES[0]}"
+    for low, high in zip(AGE_BAND_EDGES, AGE_BAND_EDGES[1:]):
+        if low <= age < high:
+            return f"{low}-{high - 1}"
+    return f"{AGE_BAND_EDGES[-1]}+"
+
+
+class WbgtFlag(StrEnum):
+    """ACSM race flags (Armstrong et al. 1996, MSSE 28(10); ../shared/notes/domain.md §2.3)."""
+
+    WHITE = "white"
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+    BLACK = "black"
+
+
+# Lower bound (°C, inclusive) of each flag above white; below 10 °C is white (hypothermia risk).
+WBGT_WHITE_BELOW_C = 10.0
+WBGT_YELLOW_FROM_C = 18.0
+WBGT_RED_FROM_C = 23.0
+WBGT_BLACK_ABOVE_C = 28.0
+
+# Relative pace = actual pace so far / declared pace. Below 0.95 the runner is going faster
+# than declared, which Schwellnus 2011 (BJSM 45:1132) ties to cramping.
+RELATIVE_PACE_FAST_BELOW = 0.95
+RELATIVE_PACE_SLOW_ABOVE = 1.05
+
+# Late-race distress marker: a segment pace more than 25% slower than the runner's own
+# 5-20 km pace (Del Coso 2013 used >15% slowing as a muscle-damage marker; 25% is our
+# stricter operational threshold, named in the issue).
+SLOWDOWN_RATIO = 1.25
+
+SMALL_COUNT_BELOW = 5  # rates on fewer than 5 cases are flagged small_count
