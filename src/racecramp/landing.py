@@ -1,0 +1,179 @@
+"""The append-only landing zone: a record acknowledged to a sender is a record on disk.
+
+Every write into racecramp — a bulk CLI import, a live HTTP report, a dashboard's alert
+acknowledgement — arrives here first as one *batch file*:
+
+    landing/<kind>/<yyyymmddThhmmss.ffffff>-<batch_id>.<jsonl|parquet>
+
+A batch is written to a temporary name, fsync'ed, renamed into place and the directory
+fsync'ed, so after `append_*` returns the batch survives a crash or kill -9. Batch files
+are never modified or deleted; the ingest records which batches it has merged (in the
+warehouse, in the same transaction as the merge), so ingesting twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import polars as pl
+
+KINDS = (
+    "races",
+    "course_points",
+    "participants",
+    "results",
+    "passings",
+    "weather",
+    "reports",
+    "survey",
+    "alert_actions",
+)
+
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One landed batch file."""
+
+    batch_id: str
+    kind: str
+    path: Path
+    landed_at_utc: datetime
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"landing kind {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _batch_path(landing_dir: Path, kind: str, ext: str, now: datetime, batch_id: str) -> Path:
+    directory = landing_dir / kind
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{now:%Y%m%dT%H%M%S.%f}-{batch_id}.{ext}"
+
+
+def _durable_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    write(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def append_records(
+    landing_dir: Path, kind: str, records: Iterable[dict[str, Any]], source: str, batch_id: str | None = None
+) -> Batch:
+    """Durably append JSON records as one batch; returns after the data is on disk.
+
+    Each line is {"_source": ..., "_landed_at_utc": ..., "record": {...}}; values that
+    JSON cannot carry (datetimes) are written as ISO strings.
+    """
+    _check_kind(kind)
+    now = datetime.now(UTC)
+    batch_id = batch_id or uuid.uuid4().hex
+    path = _batch_path(Path(landing_dir), kind, "jsonl", now, batch_id)
+    landed = now.isoformat()
+    lines = [
+        json.dumps({"_source": source, "_landed_at_utc": landed, "record": rec}, default=_json_default)
+        for rec in records
+    ]
+    if not lines:
+        raise ValueError(f"refusing to land an empty {kind} batch from {source}")
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+    _durable_write(path, write)
+    return Batch(batch_id, kind, path, now, source)
+
+
+def append_frame(landing_dir: Path, kind: str, frame: pl.DataFrame, source: str) -> Batch:
+    """Durably append a typed frame (bulk imports) as one Parquet batch."""
+    _check_kind(kind)
+    if frame.height == 0:
+        raise ValueError(f"refusing to land an empty {kind} batch from {source}")
+    now = datetime.now(UTC)
+    batch_id = uuid.uuid4().hex
+    path = _batch_path(Path(landing_dir), kind, "parquet", now, batch_id)
+    meta = {"racecramp.source": source, "racecramp.landed_at_utc": now.isoformat()}
+    _durable_write(path, lambda tmp: frame.write_parquet(tmp, metadata=meta))
+    return Batch(batch_id, kind, path, now, source)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} value {value!r} to the landing zone")
+
+
+def _parse_batch_name(kind: str, path: Path) -> tuple[str, datetime]:
+    stem = path.name.split(".")[0] + "." + path.name.split(".")[1]  # yyyymmddThhmmss.ffffff-<id>
+    stamp, batch_id = stem.rsplit("-", 1)
+    landed = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+    return batch_id, landed
+
+
+def list_batches(landing_dir: Path, kinds: Iterable[str] = KINDS) -> list[Batch]:
+    """Every complete batch in landing order (temporary files of interrupted writes are skipped)."""
+    batches: list[Batch] = []
+    for kind in kinds:
+        directory = Path(landing_dir) / kind
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            if path.name.endswith(TMP_SUFFIX) or path.suffix not in (".jsonl", ".parquet"):
+                continue
+            batch_id, landed = _parse_batch_name(kind, path)
+            batches.append(Batch(batch_id, kind, path, landed, source=""))
+    batches.sort(key=lambda b: (b.landed_at_utc, b.path.name))
+    return batches
+
+
+def read_batch(batch: Batch) -> tuple[list[dict[str, Any]] | pl.DataFrame, str, datetime]:
+    """The batch's records (list of dicts for JSONL, a frame for Parquet), its source and landing time."""
+    if batch.path.suffix == ".parquet":
+        frame = pl.read_parquet(batch.path)
+        meta = pl.read_parquet_metadata(batch.path)
+        landed = datetime.fromisoformat(meta.get("racecramp.landed_at_utc", batch.landed_at_utc.isoformat()))
+        return frame, meta.get("racecramp.source", ""), landed
+    records: list[dict[str, Any]] = []
+    source = ""
+    landed = batch.landed_at_utc
+    with open(batch.path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            envelope = json.loads(line)
+            source = envelope.get("_source", source)
+            landed = datetime.fromisoformat(envelope.get("_landed_at_utc", landed.isoformat()))
+            records.append(envelope["record"])
+    return records, source, landed
