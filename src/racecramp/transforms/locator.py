@@ -53,7 +53,8 @@ def check_now_utc(now_utc: datetime) -> datetime:
     return now_utc
 
 
-def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def collect_if_lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """These transforms need whole frames (group-wise last rows, scipy); collect lazy input."""
     return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 
@@ -73,8 +74,8 @@ def latest_passings(now_utc: datetime, passings: pl.DataFrame | pl.LazyFrame,
     overdue, simulated.
     """
     check_now_utc(now_utc)
-    passings = _eager(passings)
-    course_points = _eager(course_points)
+    passings = collect_if_lazy(passings)
+    course_points = collect_if_lazy(course_points)
     require_columns(passings, "passings", ("race_id", "bib", "point_id", "km", "net_time_s", "passed_at_utc"))
     require_columns(course_points, "course_points", ("race_id", "point_id", "kind", "km"))
     if "simulated" not in passings.columns:
@@ -156,9 +157,9 @@ def runner_status(now_utc: datetime, participants: pl.DataFrame | pl.LazyFrame,
                   course_points: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per participant: last seen, projected position now, next mat and medical status."""
     check_now_utc(now_utc)
-    participants = _eager(participants)
-    reports = _eager(reports)
-    course_points = _eager(course_points)
+    participants = collect_if_lazy(participants)
+    reports = collect_if_lazy(reports)
+    course_points = collect_if_lazy(course_points)
     require_columns(participants, "participants", ("race_id", "bib"))
     require_columns(
         reports, "cramp_reports", ("race_id", "bib", "source", "point_id", "km", "reported_at_utc", "disposition")
