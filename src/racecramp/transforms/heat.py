@@ -234,6 +234,8 @@ def asof_weather(
             strategy="backward",
             tolerance=tolerance,
             coalesce=False,
+            # Both sides are sorted on time just above; polars cannot verify that within by-groups.
+            check_sortedness=False,
         )
         .sort(row)
         .drop(row)
