@@ -200,8 +200,12 @@ def _print_query(con, query: str, as_csv: bool) -> None:
 
     try:
         if as_csv:  # DuckDB's CSV writer also formats nested columns (lists, structs)
-            sys.stdout.flush()
-            con.execute(f"COPY ({query.strip().rstrip(';')}) TO '/dev/stdout' (FORMAT csv, HEADER)")
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "result.csv"
+                con.execute(f"COPY ({query.strip().rstrip(';')}) TO '{out}' (FORMAT csv, HEADER)")
+                sys.stdout.write(out.read_text())
             return
         frame = con.sql(query).pl()
     except duckdb.Error as exc:

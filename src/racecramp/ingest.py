@@ -125,7 +125,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch) -> BatchR
         upsert(con, table, accepted_frame, keys)
         if kind == batch.kind or (batch.kind == "results" and kind == "participants"):
             accepted += accepted_frame.height
-    n_bad = quarantined.select(pl.col("row_in_batch").n_unique()).item() if quarantined.height else 0
+    n_bad = quarantined.height
     con.execute(
         "INSERT INTO landing_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [batch.batch_id, batch.kind, str(batch.path), source, landed_at, datetime.now(UTC), rows, accepted, n_bad],
@@ -160,20 +160,24 @@ def _quarantine_rows(
 ) -> pl.DataFrame:
     if failures.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    where = failures.get_column("_where") if "_where" in failures.columns else None
+    # one quarantine row per rejected record: the first failed check, every reason in the message
+    if "_where" not in failures.columns:
+        failures = failures.with_columns(pl.lit(None, pl.String).alias("_where"))
     records = raw.get_column("record")
     rows = []
-    for i, fail in enumerate(failures.iter_rows(named=True)):
-        row = int(fail["_row"])
-        place = where[i] if where is not None else _place(records[row], row, batch, label)
+    for (row,), group in failures.group_by("_row", maintain_order=True):
+        row = int(row)
+        first = group.row(0, named=True)
+        place = first["_where"] or _place(records[row], row, batch, label)
+        reasons = "; ".join(dict.fromkeys(group.get_column("message").to_list()))
         rows.append(
             {
                 "landed_at_utc": landed_at,
                 "source": label,
                 "record": records[row],
-                "column": fail["column"],
-                "check": fail["check"],
-                "message": f"{place}: {fail['message']}",
+                "column": first["column"],
+                "check": first["check"],
+                "message": f"{place}: {reasons}",
                 "batch_id": batch.batch_id,
                 "row_in_batch": row,
             }

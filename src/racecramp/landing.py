@@ -95,7 +95,6 @@ def append_records(
     _check_kind(kind)
     now = datetime.now(UTC)
     batch_id = batch_id or uuid.uuid4().hex
-    path = _batch_path(Path(landing_dir), kind, "jsonl", now, batch_id)
     landed = now.isoformat()
     lines = [
         json.dumps({"_source": source, "_landed_at_utc": landed, "record": rec}, default=_json_default)
@@ -103,6 +102,7 @@ def append_records(
     ]
     if not lines:
         raise ValueError(f"refusing to land an empty {kind} batch from {source}")
+    path = _batch_path(Path(landing_dir), kind, "jsonl", now, batch_id)
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

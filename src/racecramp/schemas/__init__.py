@@ -318,22 +318,35 @@ FAILURE_SCHEMA = {"_row": pl.Int64, "column": pl.String, "check": pl.String, "va
 
 
 def _expectation(check: str) -> str:
+    """Turn a pandera check name such as 'in_range(10, 100)' into words."""
+    import ast
+    import re
+
     if check in EXPECTATIONS:
         return EXPECTATIONS[check]
-    replacements = {
-        "greater_than_or_equal_to": ">=",
-        "less_than_or_equal_to": "<=",
-        "greater_than": ">",
-        "less_than": "<",
-        "in_range": "between",
-        "isin": "one of",
-        "str_length": "text length",
-        "str_matches": "text matching",
-        "dtype": "type",
+    match = re.fullmatch(r"(\w+)\((.*)\)", check, flags=re.S)
+    if not match:
+        return check
+    name, args_text = match.groups()
+    try:
+        args = ast.literal_eval(f"({args_text},)") if args_text else ()
+    except (ValueError, SyntaxError):
+        args = (args_text,)
+    words = {
+        "greater_than_or_equal_to": lambda a: f">= {a[0]}",
+        "less_than_or_equal_to": lambda a: f"<= {a[0]}",
+        "greater_than": lambda a: f"> {a[0]}",
+        "less_than": lambda a: f"< {a[0]}",
+        "in_range": lambda a: f"between {a[0]} and {a[1]}",
+        "isin": lambda a: "one of " + ", ".join(str(v) for v in a[0]),
+        "str_length": lambda a: f"text of {a[0]} to {a[1] if a[1] is not None else 'any number of'} characters",
+        "str_matches": lambda a: f"text matching {a[0]}",
     }
-    for name, words in replacements.items():
-        if check.startswith(name):
-            return f"{words} {check[len(name):]}".strip()
+    if name in words:
+        try:
+            return words[name](args)
+        except (IndexError, TypeError):
+            return check
     return check
 
 
@@ -469,7 +482,7 @@ def validate_frame(frame: pl.DataFrame, kind: str) -> Validated:
             if column is not None and column in frame.columns:
                 value = frame[column][row]
         else:
-            value = case["failure_case"]
+            value = frame[column][row] if column in frame.columns else case["failure_case"]
         if check == "not_nullable":
             message = f"{column} is missing: expected {_expectation(check)}"
         else:

@@ -1,0 +1,48 @@
+# racecramp: `make demo` and `make test` work on a fresh machine with only python3.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench setup chromium clean-data data
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q "uv==$(UV_VERSION)"
+
+# Reproducible install: exact versions from requirements.lock, then the project itself.
+$(STAMP): $(BIN)/python requirements.lock pyproject.toml
+	$(UV) pip sync --python $(BIN)/python requirements.lock
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Browser tests drive Debian's Chromium (playwright cannot download browsers here).
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "chromium is missing: run 'sudo apt-get install chromium' (the browser tests need it)"; exit 1; \
+	fi
+
+test: $(STAMP) chromium
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/racecramp demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+# Rebuild data/ from ../shared/realdata (maintainers only; data/ is committed).
+data: $(STAMP)
+	$(BIN)/python scripts/build_demo_data.py
+
+clean-data:
+	rm -rf var

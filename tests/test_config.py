@@ -1,0 +1,56 @@
+import pytest
+
+from racecramp.config import SettingsError, hash_token, load_settings
+
+
+def test_data_dir_defaults_to_var(monkeypatch, tmp_path):
+    monkeypatch.delenv("RACECRAMP_DATA_DIR", raising=False)
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(tmp_path / "none.toml"))
+    assert str(load_settings().data_dir) == "var"
+
+
+def test_env_overrides_toml(monkeypatch, tmp_path):
+    toml = tmp_path / "racecramp.toml"
+    toml.write_text('data_dir = "/srv/race"\nintake_port = 9000\n')
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
+    monkeypatch.setenv("RACECRAMP_INTAKE_PORT", "9100")
+    monkeypatch.delenv("RACECRAMP_DATA_DIR", raising=False)
+    s = load_settings()
+    assert str(s.data_dir) == "/srv/race"
+    assert s.intake_port == 9100
+
+
+def test_bad_env_value_names_key_and_value(monkeypatch, tmp_path):
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("RACECRAMP_INTAKE_PORT", "eighty")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "intake_port" in str(err.value) and "'eighty'" in str(err.value)
+
+
+def test_bad_toml_value_names_key_and_value(monkeypatch, tmp_path):
+    toml = tmp_path / "racecramp.toml"
+    toml.write_text('race_id = "Boston 2017"\n')
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "race_id" in str(err.value) and "Boston 2017" in str(err.value)
+
+
+def test_unknown_setting_is_an_error(monkeypatch, tmp_path):
+    toml = tmp_path / "racecramp.toml"
+    toml.write_text('data_dri = "x"\n')
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "data_dri" in str(err.value)
+
+
+def test_token_hashes_must_be_sha256(monkeypatch, tmp_path):
+    toml = tmp_path / "racecramp.toml"
+    toml.write_text('[token_hashes]\n"station:aid-20mi" = "secret"\n')
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
+    with pytest.raises(SettingsError):
+        load_settings()
+    toml.write_text(f'[token_hashes]\n"station:aid-20mi" = "{hash_token("secret")}"\n')
+    assert load_settings().token_hashes["station:aid-20mi"] == hash_token("secret")

@@ -1,0 +1,173 @@
+"""The one way in: landing -> validation -> quarantine or merge, idempotent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import polars as pl
+
+from racecramp import landing
+from racecramp.imports import import_tabular, ingest_now
+from racecramp.warehouse import open_writer, query, scalar
+
+
+def _count(settings, table: str) -> int:
+    with open_writer(settings.warehouse_path) as con:
+        return scalar(con, f"SELECT count(*) FROM {table}")
+
+
+def _report(**overrides):
+    base = {
+        "report_id": str(uuid.uuid4()),
+        "race_id": "boston-2017",
+        "source": "aid_station",
+        "point_id": "aid-23mi",
+        "km": 37.015,
+        "bib": "12345",
+        "reported_at_utc": "2017-04-17T17:05:00+00:00",
+        "muscle_group": "calf",
+        "severity": "mild",
+        "treatment": "stretch_massage",
+        "disposition": "returned_to_race",
+    }
+    base.update(overrides)
+    return base
+
+
+def test_a_report_landed_twice_is_counted_once(boston_2017):
+    report = _report()
+    landing.append_records(boston_2017.landing_dir, "reports", [report], source="station:aid-23mi")
+    landing.append_records(boston_2017.landing_dir, "reports", [report], source="station:aid-23mi")
+    ingest_now(boston_2017)
+    assert _count(boston_2017, "cramp_reports") == 1
+
+
+def test_ingesting_the_same_landing_twice_changes_nothing(boston_2017):
+    landing.append_records(boston_2017.landing_dir, "reports", [_report(), _report(km=99.0)], source="s")
+    first = ingest_now(boston_2017)
+    second = ingest_now(boston_2017)
+    assert (first.accepted, first.quarantined) == (1, 1)
+    assert second.batches == []
+    assert _count(boston_2017, "cramp_reports") == 1
+    assert _count(boston_2017, "quarantine") == 1
+
+
+def test_bad_reports_are_quarantined_with_a_message_naming_field_value_and_expectation(boston_2017):
+    bad = [
+        _report(km=-3),
+        _report(km="abc"),
+        _report(point_id="aid-99mi"),
+        _report(severity="awful"),
+        _report(race_id="chicago-2017"),
+        _report(km=20.0),  # aid-23mi is at 37.0 km
+    ]
+    landing.append_records(boston_2017.landing_dir, "reports", [_report(), *bad], source="station:aid-23mi")
+    summary = ingest_now(boston_2017)
+    assert summary.accepted == 1 and summary.quarantined == len(bad)
+    with open_writer(boston_2017.warehouse_path) as con:
+        q = query(con, 'SELECT row_in_batch, "column", "check", message FROM quarantine ORDER BY row_in_batch')
+    messages = dict(zip(q["row_in_batch"], q["message"]))
+    assert "km=-3.0" in messages[1] and ">= 0" in messages[1] and "record 2" in messages[1]
+    assert "km='abc'" in messages[2] and "a number" in messages[2]
+    assert "point_id='aid-99mi'" in messages[3] and "course" in messages[3]
+    assert "severity='awful'" in messages[4] and "mild" in messages[4]
+    assert "race_id='chicago-2017'" in messages[5]
+    assert "km=20.0" in messages[6] and "aid-23mi" in messages[6]
+
+
+def test_quarantine_keeps_the_record_as_it_arrived(boston_2017):
+    landing.append_records(boston_2017.landing_dir, "reports", [_report(km=-3, bib="777")], source="s")
+    ingest_now(boston_2017)
+    with open_writer(boston_2017.warehouse_path) as con:
+        record = scalar(con, "SELECT json_extract_string(record, '$.bib') FROM quarantine")
+    assert record == "777"
+
+
+def test_report_log_csv_imports_through_a_mapping(boston_2017, tmp_path):
+    log = tmp_path / "aid23.csv"
+    log.write_text(
+        "Report ID,Time,Station,Km,Bib,Muscle,Severity,Treatment,Outcome,Entered by\n"
+        ",2017-04-17 13:05,aid-23mi,37.015,12345,calves,mild,stretch_massage,back in race,vol A\n"
+        ",2017-04-17 13:20,aid-23mi,37.015,-,quads,moderate,rest,DNF,vol A\n"
+        ",2017-04-17 25:99,aid-23mi,37.015,222,calf,mild,rest,returned,vol B\n"
+    )
+    result = import_tabular(boston_2017, log, "boston-2017", "reports")
+    assert (result.summary.accepted, result.summary.quarantined) == (2, 1)
+    with open_writer(boston_2017.warehouse_path) as con:
+        reports = query(con, "SELECT bib, muscle_group, disposition, reported_at_utc FROM cramp_reports ORDER BY reported_at_utc")
+        message = scalar(con, "SELECT message FROM quarantine")
+    assert reports["bib"].to_list() == ["12345", None]
+    assert reports["muscle_group"].to_list() == ["calf", "quadriceps"]
+    assert reports["disposition"].to_list() == ["returned_to_race", "dnf"]
+    # 13:05 in Boston (EDT, UTC-4) is 17:05 UTC
+    assert reports["reported_at_utc"][0].astimezone(UTC).hour == 17
+    assert message.startswith("row 4 of aid23.csv: reported_at_utc='2017-04-17 25:99'")
+    # importing the same log again: same report ids, nothing counted twice
+    import_tabular(boston_2017, log, "boston-2017", "reports")
+    assert _count(boston_2017, "cramp_reports") == 2
+
+
+def test_survey_export_imports_and_checks_onset_without_cramp(boston_2017, tmp_path):
+    export = tmp_path / "survey.csv"
+    header = ("Bib,Did you cramp during the race?,At which km did it start?,Which muscles?,Longest training run (km),"
+              "Average weekly km,Strength training?,Plyometrics?,Target pace (s/km),Electrolyte drinks?,"
+              "Heat acclimatised?,Cramped in earlier races?\n")
+    export.write_text(
+        header
+        + "101,yes,36.5,calf,32,60,no,no,300,yes,no,yes\n"
+        + "102,no,,,30,50,yes,no,330,no,no,no\n"
+        + "103,no,12,calf,30,50,yes,no,330,no,no,no\n"
+    )
+    result = import_tabular(boston_2017, export, "boston-2017", "survey")
+    assert (result.summary.accepted, result.summary.quarantined) == (2, 1)
+    with open_writer(boston_2017.warehouse_path) as con:
+        cramped = query(con, "SELECT bib, cramped, onset_km FROM survey_responses ORDER BY bib")
+        message = scalar(con, "SELECT message FROM quarantine")
+    assert cramped.rows() == [("101", True, 36.5), ("102", False, None)]
+    assert "row 4 of survey.csv" in message and "onset_km" in message
+
+
+def test_weather_observations_merge_by_source_location_and_time(boston_2017):
+    obs = pl.DataFrame(
+        {
+            "source": ["station-x", "station-x"],
+            "location": ["Boston", "Boston"],
+            "observed_at_utc": [datetime(2017, 4, 17, 14, tzinfo=UTC)] * 2,
+            "temp_c": [21.0, 22.0],
+            "dew_point_c": [7.8, 7.8],
+            "rh_pct": [None, None],
+            "wind_m_s": [6.7, 6.7],
+            "conditions": ["Partially cloudy"] * 2,
+            "race_id": ["boston-2017"] * 2,
+        }
+    )
+    landing.append_frame(boston_2017.landing_dir, "weather", obs, source="test")
+    ingest_now(boston_2017)
+    with open_writer(boston_2017.warehouse_path) as con:
+        rows = query(con, "SELECT temp_c, interpolated, simulated FROM weather_observations")
+    assert rows.rows() == [(22.0, False, False)]  # the later value for the same key wins
+
+
+def test_a_failed_batch_stays_pending_and_leaves_nothing_behind(boston_2017, monkeypatch):
+    from racecramp import ingest as ingest_module
+
+    landing.append_records(boston_2017.landing_dir, "reports", [_report()], source="s")
+    real_upsert = ingest_module.upsert
+
+    def failing_upsert(con, table, frame, keys):
+        real_upsert(con, table, frame, keys)
+        raise OSError("disk full while merging")
+
+    monkeypatch.setattr(ingest_module, "upsert", failing_upsert)
+    try:
+        ingest_now(boston_2017)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the injected failure did not surface")
+    monkeypatch.setattr(ingest_module, "upsert", real_upsert)
+    assert _count(boston_2017, "cramp_reports") == 0
+    assert _count(boston_2017, "landing_log") == 2  # only the race batches
+    ingest_now(boston_2017)
+    assert _count(boston_2017, "cramp_reports") == 1
