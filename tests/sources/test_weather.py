@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -96,6 +97,16 @@ def test_repeated_hour_on_dst_end_is_two_different_utc_instants():
     # The first listing (EDT) is the overcast one in the source file.
     assert only_row(frame, utc(2017, 11, 5, 5))["conditions"] == "Overcast"
     assert frame["race_id"].unique().to_list() == ["new-york-city-2017"]
+
+
+def test_hour_listed_twice_outside_a_dst_change_is_an_error(tmp_path):
+    races = json.loads(VC_JSON.read_text())
+    boston_hours = races[0]["history"][0]["weather"]
+    boston_hours.append(dict(boston_hours[1]))  # 10:00 again on 2017-04-17, no clock change that day
+    doubled = tmp_path / "weather.json"
+    doubled.write_text(json.dumps(races))
+    with pytest.raises(ValueError, match=r"'Boston Marathon' 2017-04-17 hour 10:00:00 is listed twice"):
+        read_visualcrossing_json(doubled, marathons_path=MARATHONS)
 
 
 def test_flat_csv_and_json_give_the_same_rows():

@@ -142,10 +142,18 @@ def _local_hours_to_utc(raw: pl.DataFrame, timezones: Mapping[str, str], origin:
         raise ValueError(f"{origin}: race {missing[0]!r} has no timezone; expected it in marathons.json or the timezones mapping")
     raw = raw.with_columns(
         (pl.col("date") + " " + pl.col("hour_local"))
-        .str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us")
+        .str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False)
         .alias("local_time"),
         pl.col("race").replace_strict(timezones, return_dtype=pl.String).alias("timezone"),
-    ).with_columns(
+    )
+    unparsed = raw.filter(pl.col("local_time").is_null())
+    if unparsed.height:
+        bad = unparsed.row(0, named=True)
+        raise ValueError(
+            f"{origin}: race {bad['race']!r} year {bad['year']} has date={bad['date']!r} hour={bad['hour_local']!r}; "
+            "expected a 'YYYY-MM-DD' date and an 'HH:MM:SS' hour"
+        )
+    raw = raw.with_columns(
         pl.int_range(pl.len()).over("race", "date", "local_time").alias("_nth"),
         pl.len().over("race", "date", "local_time").alias("_listed"),
     )
@@ -178,6 +186,13 @@ def _local_hours_to_utc(raw: pl.DataFrame, timezones: Mapping[str, str], origin:
         raise ValueError(
             f"{origin}: race {bad['race']!r} local time {bad['local_time']} does not exist or is "
             f"ambiguous in {bad['timezone']}; expected a wall-clock time that maps to one UTC instant"
+        )
+    repeated = out.filter(pl.struct("race", "observed_at_utc").is_duplicated())
+    if repeated.height:
+        bad = repeated.row(0, named=True)
+        raise ValueError(
+            f"{origin}: race {bad['race']!r} {bad['date']} hour {bad['hour_local']} is listed twice but is "
+            f"not a repeated DST hour in {bad['timezone']}; expected each hour once"
         )
     return out
 
@@ -281,9 +296,9 @@ def read_visualcrossing_csv(
     for col in ("year", "temp_f", "dew_f", "windspeed_mph"):
         dtype = pl.Int64 if col == "year" else pl.Float64
         cast = raw[col].cast(dtype, strict=False)
-        bad = raw.filter(cast.is_null() & raw[col].is_not_null())
+        bad = raw.with_row_index("row", offset=1).filter(cast.is_null() & raw[col].is_not_null())
         if bad.height:
-            row = raw.with_row_index("row", offset=1).filter(cast.is_null() & raw[col].is_not_null()).row(0, named=True)
+            row = bad.row(0, named=True)
             raise ValueError(f"row {row['row']} of {path.name}: {col}={row[col]!r} is not a number")
         raw = raw.with_columns(cast.alias(col))
     raw = _filter_race(raw, race_name, year, str(path))
