@@ -1,0 +1,63 @@
+"""The long-lived Prefect `serve(...)` process: every racecramp deployment in one place.
+
+Run by `racecramp serve` (which first starts the Prefect server and sets PREFECT_API_URL).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from prefect import serve  # noqa: E402
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
+from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger  # noqa: E402
+
+from ingest_flow import ingest  # noqa: E402
+from weather_flow import poll  # noqa: E402
+
+from racecramp.config import Settings, load_settings  # noqa: E402
+
+LANDING_EVENT = "racecramp.landing.appended"
+
+
+def build_deployments(settings: Settings) -> list:
+    """ingest (event-triggered, debounced, concurrency 1, interval fallback) and poll-weather."""
+    debounce = timedelta(seconds=settings.ingest_debounce_s)
+    ingest_deployment = ingest.to_deployment(
+        name="ingest",
+        interval=timedelta(seconds=settings.ingest_interval_s),
+        triggers=[
+            DeploymentEventTrigger(
+                name="landing appended",
+                expect={LANDING_EVENT},
+                match={"prefect.resource.id": "racecramp.landing.*"},
+                posture="Reactive",
+                threshold=1,
+                within=debounce,
+            )
+        ],
+        # one writer: a run that is already draining will pick up whatever a new event announced
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        tags=["racecramp", "duckdb-writer"],
+        description="Drain the landing zone into the warehouse; publish snapshots.",
+    )
+    weather_deployment = poll.to_deployment(
+        name="poll-weather",
+        interval=timedelta(seconds=settings.weather_poll_interval_s),
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        tags=["racecramp"],
+        description="Land weather from the HTTP feed and the drop folder.",
+    )
+    deployments = [ingest_deployment, weather_deployment]
+    if (Path(__file__).parent / "report_flow.py").exists():
+        from report_flow import build_report_deployment
+
+        deployments.append(build_report_deployment(settings))
+    return deployments
+
+
+if __name__ == "__main__":
+    serve(*build_deployments(load_settings()))
