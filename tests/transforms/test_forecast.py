@@ -35,7 +35,9 @@ PARTICIPANT_SCHEMA = {
     "race_id": pl.String, "bib": pl.String, "wave_start_utc": UTC, "declared_finish_s": pl.Float64,
     "finished": pl.Boolean, "simulated": pl.Boolean,
 }
-WEATHER_SCHEMA = {"race_id": pl.String, "observed_at_utc": UTC, "wbgt_c": pl.Float64}
+WEATHER_SCHEMA = {
+    "source": pl.String, "race_id": pl.String, "observed_at_utc": UTC, "wbgt_c": pl.Float64, "wbgt_flag": pl.String,
+}
 
 # Roberts 2010 curve U(w) = 0.514 w² − 8.097 w + 78.926: U(20) = 122.586, U(15) = 73.121
 HEAT_AT_20_C = 122.586 / 73.121
@@ -73,9 +75,11 @@ def participants(rows):
 
 WEATHER = pl.DataFrame(
     {
+        "source": ["iem-asos:KBOS"] * 3,
         "race_id": [RACE] * 3,
         "observed_at_utc": [GUN + timedelta(seconds=3000), GUN + timedelta(seconds=7000), GUN + timedelta(seconds=8000)],
         "wbgt_c": [10.0, 20.0, 30.0],  # the 30 °C reading comes after NOW and must not be used
+        "wbgt_flag": ["green", "yellow", "black"],
     },
     schema=WEATHER_SCHEMA,
 )

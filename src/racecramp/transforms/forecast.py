@@ -14,8 +14,9 @@ Who counts (documented in docs/alerts.md):
 - NOT runners more than OVERDUE_AFTER_S (45 min) past their projected time at the next mat:
   they have probably stopped, and counting them would inflate every station ahead;
 - the forecast does not know about DNF reports; pass passings only for runners still out.
-Weather: the latest WBGT at or before now_utc is assumed to hold for the next hour
-(persistence); with no weather the heat multiplier is 1.
+Weather: the latest WBGT at or before now_utc, from the race's preferred feed
+(heat.preferred_weather_source), is assumed to hold for the next hour (persistence); with no
+weather the heat multiplier is 1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from racecramp.transforms.hazard import (
     require_columns,
     station_catchments,
 )
+from racecramp.transforms.heat import preferred_weather_source
 from racecramp.transforms.locator import (
     collect_if_lazy,
     check_now_utc,
@@ -47,20 +49,32 @@ INTERVAL_HIGH_Q = 0.95
 _UTC = pl.Datetime("us", "UTC")
 
 
-def latest_wbgt_c(now_utc: datetime, weather_with_heat: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame:
-    """race_id (nullable) → wbgt_c of the latest observation at or before now_utc (mean across feeds)."""
-    if weather_with_heat is None:
-        return pl.DataFrame(schema={"race_id": pl.String, "wbgt_c": pl.Float64})
+def race_weather(weather_with_heat: pl.DataFrame | pl.LazyFrame, race_id: str, now_utc: datetime) -> pl.DataFrame:
+    """The race's observations known at now_utc, from its one preferred feed, oldest first.
+
+    Rows whose race_id is this race or null count; one feed is kept
+    (heat.preferred_weather_source) so the series never jumps between a station and a model.
+    """
     weather = collect_if_lazy(weather_with_heat)
-    require_columns(weather, "weather_with_heat", ("observed_at_utc", "wbgt_c"))
+    require_columns(weather, "weather_with_heat", ("source", "observed_at_utc", "wbgt_c", "wbgt_flag"))
     if "race_id" not in weather.columns:
         weather = weather.with_columns(race_id=pl.lit(None, dtype=pl.String))
-    known = weather.filter((pl.col("observed_at_utc") <= now_utc) & pl.col("wbgt_c").is_not_null())
-    return (
-        known.filter(pl.col("observed_at_utc") == pl.col("observed_at_utc").max().over("race_id"))
-        .group_by("race_id")
-        .agg(wbgt_c=pl.col("wbgt_c").mean())
+    known = weather.filter(
+        (pl.col("race_id").is_null() | (pl.col("race_id") == race_id)) & (pl.col("observed_at_utc") <= now_utc)
     )
+    if known.is_empty():
+        return known
+    chosen = preferred_weather_source(known.lazy()).collect()
+    return known.join(chosen, on="source", how="semi").sort("observed_at_utc")
+
+
+def latest_wbgt_c(now_utc: datetime, weather_with_heat: pl.DataFrame | pl.LazyFrame | None,
+                  race_id: str) -> float | None:
+    """WBGT (°C) of the race's latest observation with a WBGT at or before now_utc, else None."""
+    if weather_with_heat is None:
+        return None
+    series = race_weather(weather_with_heat, race_id, now_utc).filter(pl.col("wbgt_c").is_not_null())
+    return series["wbgt_c"][-1] if series.height else None
 
 
 def _runners_still_out(now_utc: datetime, passings: pl.DataFrame, participants: pl.DataFrame,
@@ -110,9 +124,11 @@ def station_forecast(now_utc: datetime, passings: pl.DataFrame | pl.LazyFrame,
     require_columns(participants, "participants", ("race_id", "bib", "wave_start_utc", "declared_finish_s"))
     stations = station_catchments(course_points)
     runners = _runners_still_out(now_utc, passings, participants, course_points)
-    wbgt = latest_wbgt_c(now_utc, weather_with_heat)
-    unassigned = wbgt.filter(pl.col("race_id").is_null())["wbgt_c"]
-    wbgt_fallback = unassigned.item() if unassigned.len() else None
+    wbgt = pl.DataFrame(
+        {"race_id": (races := stations["race_id"].unique().sort().to_list()),
+         "wbgt_c": [latest_wbgt_c(now_utc, weather_with_heat, race) for race in races]},
+        schema={"race_id": pl.String, "wbgt_c": pl.Float64},
+    )
 
     horizon = now_utc + timedelta(minutes=max(FORECAST_WINDOWS_MIN))
     eta_s = (pl.col("km") - pl.col("last_km")) * pl.col("pace_s_per_km")
@@ -123,8 +139,7 @@ def station_forecast(now_utc: datetime, passings: pl.DataFrame | pl.LazyFrame,
             eta_utc=pl.col("last_passed_at_utc") + pl.duration(microseconds=(eta_s * 1e6).round().cast(pl.Int64))
         )
         .filter((pl.col("eta_utc") > now_utc) & (pl.col("eta_utc") <= horizon))
-        .join(wbgt.filter(pl.col("race_id").is_not_null()), on="race_id", how="left")
-        .with_columns(pl.col("wbgt_c").fill_null(pl.lit(wbgt_fallback, dtype=pl.Float64)))
+        .join(wbgt, on="race_id", how="left")
     )
     arrivals = arrivals.with_columns(
         expected=expected_presentations_per_runner(
