@@ -124,9 +124,9 @@ def station_forecast(now_utc: datetime, passings: pl.DataFrame | pl.LazyFrame,
     require_columns(participants, "participants", ("race_id", "bib", "wave_start_utc", "declared_finish_s"))
     stations = station_catchments(course_points)
     runners = _runners_still_out(now_utc, passings, participants, course_points)
+    races = stations["race_id"].unique().sort().to_list()
     wbgt = pl.DataFrame(
-        {"race_id": (races := stations["race_id"].unique().sort().to_list()),
-         "wbgt_c": [latest_wbgt_c(now_utc, weather_with_heat, race) for race in races]},
+        {"race_id": races, "wbgt_c": [latest_wbgt_c(now_utc, weather_with_heat, race) for race in races]},
         schema={"race_id": pl.String, "wbgt_c": pl.Float64},
     )
 

@@ -281,7 +281,9 @@ def station_catchments(course_points: pl.DataFrame | pl.LazyFrame) -> pl.DataFra
     )
 
 
-def with_expected_presentations(frame: pl.DataFrame | pl.LazyFrame, params: HazardParams = HazardParams()):
+def with_expected_presentations(
+    frame: pl.DataFrame | pl.LazyFrame, params: HazardParams = HazardParams()
+) -> pl.DataFrame | pl.LazyFrame:
     """Add expected_presentations to rows with km, relative_pace, wbgt_c, catchment_km, receives_finish_share."""
     require_columns(frame, "frame", ("km", "relative_pace", "wbgt_c", "catchment_km", "receives_finish_share"))
     return frame.with_columns(
@@ -292,6 +294,7 @@ def with_expected_presentations(frame: pl.DataFrame | pl.LazyFrame, params: Haza
 
 
 def require_columns(frame: pl.DataFrame | pl.LazyFrame, name: str, columns: tuple[str, ...]) -> None:
+    """Raise naming the frame and the missing columns (shared by alerts, forecast, locator)."""
     present = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     missing = [c for c in columns if c not in present]
     if missing:
