@@ -1,0 +1,197 @@
+"""What the intake accepts over HTTP: pydantic models, one per landing kind, and its answers.
+
+These check shape only (types, required fields, enumerations, km >= 0). Whether a race,
+a point and a km fit the published course is checked in the app against the snapshot;
+domain ranges (net times, temperatures, dew point <= air temperature ...) are the
+ingest's pandera checks, which quarantine a record with its reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, ReportSource, Severity
+
+# The most records one request may carry; larger batches get 413 (split them).
+MAX_BATCH_RECORDS = 10_000
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+def _number_to_text(value: Any) -> Any:
+    """Bibs are text, but timing systems often send them as JSON numbers: 1234 -> '1234'."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+RaceId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
+PointId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
+Bib = Annotated[str, BeforeValidator(_number_to_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Km = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Flag = Annotated[bool, Field(strict=True)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+MuscleGroup = Literal[MUSCLE_GROUPS]  # type: ignore[valid-type]
+Treatment = Literal[TREATMENTS]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ReportIn(_Strict):
+    """One cramp report from an aid station or the finish tent (cramp_reports)."""
+
+    report_id: UUID = Field(description="chosen by the client; a retry reuses it")
+    race_id: RaceId
+    source: ReportSource
+    point_id: PointId = Field(description="the station that saw the runner")
+    km: Km = Field(description="where the cramp was reported; within 0.5 km of the point's km")
+    bib: Bib | None = Field(default=None, description="null when the runner gave no bib")
+    reported_at_utc: UtcDatetime = Field(description="ISO 8601 with a time zone offset")
+    muscle_group: MuscleGroup
+    severity: Severity
+    treatment: Treatment
+    disposition: Disposition
+    entered_by: Text | None = Field(default=None, description="defaults to point_id")
+    simulated: Flag = False
+
+
+class ReportBatch(_Strict):
+    reports: list[ReportIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
+
+
+class ReportsRequest(RootModel[ReportIn | ReportBatch]):
+    """One report object, or {"reports": [...]}."""
+
+
+class PassingIn(_Strict):
+    """A runner crossing a timing point (passings)."""
+
+    race_id: RaceId
+    bib: Bib
+    point_id: PointId
+    km: Km | None = Field(default=None, description="the point's km; filled from the course when omitted")
+    net_time_s: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    passed_at_utc: UtcDatetime | None = Field(default=None, description="wall clock; derived from the wave start when omitted")
+    simulated: Flag = False
+
+
+class PassingBatch(_Strict):
+    passings: list[PassingIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
+
+
+class WeatherIn(_Strict):
+    """One weather observation (weather_observations)."""
+
+    source: Text
+    location: Text
+    observed_at_utc: UtcDatetime
+    temp_c: Number
+    dew_point_c: Number | None = None
+    rh_pct: Number | None = None
+    wind_m_s: Number | None = None
+    conditions: Annotated[str, StringConstraints(max_length=256)] | None = None
+    race_id: RaceId | None = None
+    interpolated: Flag = False
+    simulated: Flag = False
+
+
+class WeatherBatch(_Strict):
+    observations: list[WeatherIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
+
+
+class WeatherRequest(RootModel[WeatherIn | WeatherBatch]):
+    """One observation object, or {"observations": [...]}."""
+
+
+class AlertActionIn(_Strict):
+    """The medical director acknowledges or resolves an alert."""
+
+    action: Literal["acknowledge", "resolve"]
+    by: Text
+
+
+# ---- answers ------------------------------------------------------------------------------
+
+
+class ReportsAccepted(BaseModel):
+    accepted: int = Field(description="reports in the request, all durably landed")
+    report_ids: list[UUID]
+    batch_id: str = Field(description="landing batch holding this request's new reports")
+    already_received: list[UUID] = Field(
+        default_factory=list, description="report_ids landed by an earlier request (not landed again)"
+    )
+
+
+class BatchAccepted(BaseModel):
+    accepted: int
+    batch_id: str
+
+
+class SurveyAccepted(BaseModel):
+    accepted: int = Field(description="CSV rows landed; rows with bad values are quarantined by the ingest")
+    batch_id: str
+    ignored_columns: list[str] = Field(description="columns not in survey_responses; not stored")
+
+
+class AlertActionAccepted(BaseModel):
+    alert_id: str
+    action: str
+    batch_id: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "failing"]
+    version: str
+    landing_dir: str
+    landing_writable: bool
+    course_published: bool
+    problems: list[str]
+
+
+class ErrorDetail(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+# Survey CSV columns (survey_responses in docs/warehouse.md); the first three are required.
+SURVEY_REQUIRED = ("race_id", "bib", "cramped")
+SURVEY_COLUMNS = (
+    "race_id", "bib", "cramped", "onset_km", "muscles", "longest_training_run_km", "weekly_km",
+    "strength_training", "plyometrics", "electrolyte_drinks", "heat_acclimatised", "prior_cramps",
+    "target_pace_s_per_km", "simulated",
+)
+
+REPORT = TypeAdapter(ReportIn)
+REPORT_BATCH = TypeAdapter(ReportBatch)
+PASSING_BATCH = TypeAdapter(PassingBatch)
+PASSINGS = TypeAdapter(list[PassingIn])
+WEATHER = TypeAdapter(WeatherIn)
+WEATHER_BATCH = TypeAdapter(WeatherBatch)
+WEATHERS = TypeAdapter(list[WeatherIn])
+REPORTS = TypeAdapter(list[ReportIn])
+ALERT_ACTION = TypeAdapter(AlertActionIn)
+
+# Request-body schemas the app documents itself (it reads bodies itself to bound their size).
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn)
