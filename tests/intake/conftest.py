@@ -23,6 +23,7 @@ POINTS_KM = {
     "aid-06mi": 9.656,
     "mat-10k": 10.0,
     "aid-20mi": 32.187,
+    "mat-30k": 30.0,
     "med-finish": 42.195,
     "finish": 42.195,
 }

@@ -289,13 +289,26 @@ class Intake:
         self.settings = settings
         self.landing_dir = Path(settings.landing_dir)
         self.verifier = auth.TokenVerifier(settings.token_hashes)
-        self.index = IdempotencyIndex(Path(settings.data_dir) / "intake" / "idempotency.sqlite")
+        self.index_path = Path(settings.data_dir) / "intake" / "idempotency.sqlite"
+        self._index: IdempotencyIndex | None = None
+        self._index_lock = threading.Lock()
         self.notifier = _Notifier(on_appended) if on_appended is not None else None
+
+    @property
+    def index(self) -> IdempotencyIndex:
+        """Opened on first use, so building the app (e.g. for its OpenAPI spec) touches no files."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = IdempotencyIndex(self.index_path)
+            return self._index
 
     def close(self) -> None:
         if self.notifier is not None:
             self.notifier.stop()
-        self.index.close()
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
 
     def course(self) -> CourseIndex:
         try:

@@ -60,8 +60,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+EXAMPLE_REPORT = {
+    "report_id": "0b7e8a34-5d1f-4c2a-9f3e-2a6c1d9b4e10",
+    "race_id": "boston-2017",
+    "source": "aid_station",
+    "point_id": "aid-20mi",
+    "km": 32.187,
+    "bib": "8123",
+    "reported_at_utc": "2017-04-17T15:42:00Z",
+    "muscle_group": "calf",
+    "severity": "moderate",
+    "treatment": "stretch_massage",
+    "disposition": "returned_to_race",
+}
+EXAMPLE_PASSING = {"race_id": "boston-2017", "bib": "8123", "point_id": "mat-30k", "net_time_s": 9512.0}
+EXAMPLE_WEATHER = {
+    "source": "open-meteo", "location": "Boston", "observed_at_utc": "2017-04-17T15:00:00Z",
+    "temp_c": 23.9, "dew_point_c": 5.0, "wind_m_s": 4.5,
+}
+
+
 class ReportIn(_Strict):
     """One cramp report from an aid station or the finish tent (cramp_reports)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_REPORT]})
 
     report_id: UUID = Field(description="chosen by the client; a retry reuses it")
     race_id: RaceId
@@ -79,6 +101,8 @@ class ReportIn(_Strict):
 
 
 class ReportBatch(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reports": [EXAMPLE_REPORT]}]})
+
     reports: list[ReportIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
 
 
@@ -88,6 +112,8 @@ class ReportsRequest(RootModel[ReportIn | ReportBatch]):
 
 class PassingIn(_Strict):
     """A runner crossing a timing point (passings)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PASSING]})
 
     race_id: RaceId
     bib: Bib
@@ -99,11 +125,15 @@ class PassingIn(_Strict):
 
 
 class PassingBatch(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"passings": [EXAMPLE_PASSING]}]})
+
     passings: list[PassingIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
 
 
 class WeatherIn(_Strict):
     """One weather observation (weather_observations)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_WEATHER]})
 
     source: Text
     location: Text
@@ -128,6 +158,8 @@ class WeatherRequest(RootModel[WeatherIn | WeatherBatch]):
 
 class AlertActionIn(_Strict):
     """The medical director acknowledges or resolves an alert."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"action": "acknowledge", "by": "dr-lee"}]})
 
     action: Literal["acknowledge", "resolve"]
     by: Text
