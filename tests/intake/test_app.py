@@ -507,3 +507,13 @@ def test_real_uvicorn_lands_once_under_concurrent_retries(live_intake, kit):
     denied = httpx.post(f"{base}/v1/reports", json=kit.report("aid-06mi"), headers=kit.bearer("station:aid-05mi"), timeout=30)
     assert denied.status_code == 403
     assert len(kit.landed(data_dir / "landing", "reports")) == 1
+
+
+def test_unwritable_landing_zone_is_503_not_a_crash(intake_settings, kit):
+    Path(intake_settings.landing_dir).parent.mkdir(parents=True, exist_ok=True)
+    Path(intake_settings.landing_dir).write_text("not a directory")
+    with TestClient(create_app(intake_settings)) as client:
+        health = client.get("/v1/health")
+        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
+    assert health.status_code == 503 and health.json()["status"] == "failing"
+    assert response.status_code == 503 and "landing zone" in response.json()["detail"]

@@ -318,7 +318,15 @@ class Intake:
 
     def land(self, kind: str, records: list[dict[str, Any]], principal: auth.Principal, origin: str = "") -> landing.Batch:
         source = f"intake:{principal.name}" + (f":{origin}" if origin else "")
-        return landing.append_records(self.landing_dir, kind, records, source=source)
+        try:
+            return landing.append_records(self.landing_dir, kind, records, source=source)
+        except OSError as exc:
+            log.exception("could not land %d %s record(s) from %s in %s", len(records), kind, source, self.landing_dir)
+            raise HTTPException(
+                status_code=503,
+                detail=f"could not write the {kind} batch to the landing zone ({exc}); it was not acknowledged, retry later",
+                headers={"Retry-After": "10"},
+            ) from None
 
     def notify(self, kind: str, batch: landing.Batch) -> None:
         if self.notifier is not None:
@@ -355,10 +363,11 @@ class Intake:
         known = self.index.known(ids)
         conflicts = [rid for rid, digest in zip(ids, digests) if rid in known and known[rid][0] != digest]
         if conflicts:
+            named = ", ".join(conflicts[:20]) + (f" and {len(conflicts) - 20} more" if len(conflicts) > 20 else "")
             raise HTTPException(
                 status_code=409,
                 detail=(
-                    f"report_id {', '.join(conflicts)} was already received with different contents "
+                    f"report_id {named} was already received with different contents "
                     f"(landing batch {known[conflicts[0]][1]}); a retry must resend the same report, "
                     "a new report needs a new report_id"
                 ),
