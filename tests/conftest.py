@@ -8,9 +8,7 @@ import pytest
 
 from racecramp.config import load_settings
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data"
-SHARED = REPO.parent / "shared" / "realdata"
+from paths import DATA
 
 
 @pytest.fixture

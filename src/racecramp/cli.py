@@ -228,9 +228,10 @@ if __name__ == "__main__":
 @app.command()
 def intake():
     """Run the HTTP intake (FastAPI on uvicorn) on the configured loopback port."""
+    from racecramp.events import landing_appended
     from racecramp.intake.app import run_intake
 
-    run_intake(_settings())
+    run_intake(_settings(), on_appended=landing_appended)
 
 
 @app.command()

@@ -371,6 +371,18 @@ def _results(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> tuple[dict[s
                 where.alias("_where"),
             )
         )
+    points = query(con, "SELECT race_id, point_id FROM stg_course_points")
+    splits = rows.select("_row", "race_id", "splits").explode("splits").drop_nulls("splits").unnest("splits")
+    off_course = splits.join(points, on=["race_id", "point_id"], how="anti")
+    if off_course.height:
+        label = pl.col("column") if "column" in off_course.columns else pl.col("point_id")
+        failures.append(
+            off_course.join(rows.select("_row", "source_row", "source_file"), on="_row", how="left").select(
+                "_row", label.alias("column"), pl.lit("point_on_course").alias("check"), pl.col("point_id").alias("value"),
+                pl.format("split at point_id '{}' is not on the course of {}: expected one of the race's course points", "point_id", "race_id").alias("message"),
+                where.alias("_where"),
+            )
+        )
     participants = rows.select(
         "_row", "source_row", "source_file", "race_id", "bib", "sex", "age", "wave", "declared_finish_s",
         pl.lit(False).alias("declared_is_synthetic"), "finished", "official_time_s", pl.lit(False).alias("simulated"),
