@@ -517,3 +517,30 @@ def test_unwritable_landing_zone_is_503_not_a_crash(intake_settings, kit):
         response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
     assert health.status_code == 503 and health.json()["status"] == "failing"
     assert response.status_code == 503 and "landing zone" in response.json()["detail"]
+
+
+def test_landed_records_reach_the_warehouse_once_or_quarantine_with_a_reason(client, intake_settings, kit):
+    """Through the real ingest: retries count once; HTTP-valid but implausible values are quarantined."""
+    from racecramp.imports import import_race
+    from racecramp.ingest import ingest_pending
+    from racecramp.warehouse import open_writer
+
+    import_race(intake_settings, Path(__file__).resolve().parents[2] / "data" / "races" / "boston-2017.toml", ingest=False)
+    good = kit.report("aid-05mi")
+    for _ in range(2):
+        assert client.post("/v1/reports", json=good, headers=kit.bearer("station:aid-05mi")).status_code == 202
+    slow = passing("8124", net_time_s=99999.0)  # beyond 12 h: shape ok, domain not
+    assert client.post("/v1/passings", json={"passings": [passing("8123"), slow]}, headers=kit.bearer("feed:timing")).status_code == 202
+    humid = dict(WEATHER, dew_point_c=30.0)  # dew point above the air temperature
+    assert client.post("/v1/weather", json=humid, headers=kit.bearer("feed:weather")).status_code == 202
+    with open_writer(intake_settings.warehouse_path) as con:
+        ingest_pending(con, intake_settings.landing_dir)
+        reports = con.execute("SELECT CAST(report_id AS VARCHAR), entered_by FROM stg_cramp_reports").fetchall()
+        passings = con.execute("SELECT bib FROM stg_passings").fetchall()
+        quarantined = con.execute("SELECT source, message FROM quarantine ORDER BY source").fetchall()
+    assert reports == [(good["report_id"], "aid-05mi")]
+    assert passings == [("8123",)]
+    assert [(source, message.split(": ", 1)[1]) for source, message in quarantined] == [
+        ("passings:intake:feed:timing", "net_time_s=99999.0: expected between 0 and 43200"),
+        ("weather:intake:feed:weather", "dew_point_c=30.0: expected dew point not above the air temperature"),
+    ]
