@@ -59,5 +59,29 @@ def build_deployments(settings: Settings) -> list:
     return deployments
 
 
+def crash_orphaned_runs() -> int:
+    """Mark runs left RUNNING/PENDING by a serve process that died (kill -9, power loss) as
+    crashed, so they release the ingest's concurrency slot; their batches are still pending
+    in the landing zone (a batch is merged and logged in one transaction) and the next run
+    merges them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]))
+            )
+        )
+        for run in runs:
+            client.set_flow_run_state(run.id, Crashed(message="serve process restarted; run orphaned"), force=True)
+    return len(runs)
+
+
 if __name__ == "__main__":
+    orphaned = crash_orphaned_runs()
+    if orphaned:
+        print(f"marked {orphaned} orphaned flow run(s) as crashed")
     serve(*build_deployments(load_settings()))

@@ -17,10 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from racecramp.config import Settings
-
-# A report's or passing's km may differ from its point's km by at most this much
-# (the same tolerance the ingest applies; see racecramp.ingest.POINT_KM_TOLERANCE).
-POINT_KM_TOLERANCE = 0.5
+from racecramp.domain import POINT_KM_TOLERANCE  # noqa: F401  (the ingest applies the same tolerance)
 
 RACES_FILE = "races.parquet"
 COURSE_POINTS_FILE = "course_points.parquet"

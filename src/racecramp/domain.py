@@ -85,4 +85,8 @@ RELATIVE_PACE_SLOW_ABOVE = 1.05
 # stricter operational threshold, named in the issue).
 SLOWDOWN_RATIO = 1.25
 
-SMALL_COUNT_BELOW = 5  # rates on fewer than 5 cases are flagged small_count
+SMALL_COUNT_BELOW = 5
+
+# A report's or passing's km may differ from its station's published km by at most this
+# (stations are placed approximately; a larger gap is a typing error or the wrong station).
+POINT_KM_TOLERANCE = 0.5  # rates on fewer than 5 cases are flagged small_count

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from racecramp import landing
-from racecramp.domain import age_band
+from racecramp.domain import POINT_KM_TOLERANCE, age_band
 from racecramp.schemas import COLUMNS, NATURAL_KEYS, coerce_records, validate_frame
 from racecramp.warehouse import STAGING_TABLES, append, query, upsert
 
@@ -40,7 +40,6 @@ QUARANTINE_SCHEMA = {
     "row_in_batch": pl.Int32,
 }
 
-POINT_KM_TOLERANCE = 0.5  # a report's km may differ from its station's km by at most this
 
 
 @dataclass

@@ -90,6 +90,37 @@ def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = 
     raise TimeoutError(f"{url} not healthy after {timeout_s:.0f} s (last: {last})")
 
 
+def _launch(child: Child, env: dict[str, str]) -> None:
+    log = open(child.log_path, "ab")
+    child.process = subprocess.Popen(child.args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                     start_new_session=True)
+    if child.health_url:
+        wait_healthy(child.health_url, 90.0, child.process)
+
+
+def child(stack: Stack, name: str) -> Child:
+    for c in stack.children:
+        if c.name == name:
+            return c
+    raise KeyError(f"no component {name!r} in this stack ({', '.join(c.name for c in stack.children)})")
+
+
+def kill_child(stack: Stack, name: str, sig: int = signal.SIGKILL) -> None:
+    """Send a signal to a component's whole process group and wait for it (fault drills, tests)."""
+    c = child(stack, name)
+    if c.process is not None and c.process.poll() is None:
+        os.killpg(c.process.pid, sig)
+        c.process.wait(timeout=30)
+
+
+def restart_child(stack: Stack, name: str) -> None:
+    """Start a stopped component again with the same command and environment."""
+    c = child(stack, name)
+    if c.process is not None and c.process.poll() is None:
+        raise RuntimeError(f"{name} is still running (pid {c.process.pid})")
+    _launch(c, prefect_env(stack.settings))
+
+
 def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path | None = None) -> Stack:
     """Start every component and wait until each answers; raises (after stopping) if one fails."""
     env = prefect_env(settings)
@@ -112,14 +143,10 @@ def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path |
                   f"http://{settings.dashboard_host}:{settings.dashboard_port}/_stcore/health")
         )
     try:
-        for child in plan:
-            child.log_path = log_dir / f"{child.name}.log"
-            log = open(child.log_path, "ab")
-            child.process = subprocess.Popen(child.args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                             start_new_session=True)
-            stack.children.append(child)
-            if child.health_url:
-                wait_healthy(child.health_url, 90.0, child.process)
+        for planned in plan:
+            planned.log_path = log_dir / f"{planned.name}.log"
+            stack.children.append(planned)
+            _launch(planned, env)
     except BaseException:
         stop_stack(stack)
         raise
@@ -128,19 +155,19 @@ def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path |
 
 def stop_stack(stack: Stack, timeout_s: float = 15.0) -> None:
     """SIGTERM every child (last started first), SIGKILL what is still alive after the timeout."""
-    for child in reversed(stack.children):
-        if child.process is not None and child.process.poll() is None:
-            os.killpg(child.process.pid, signal.SIGTERM)
+    for c in reversed(stack.children):
+        if c.process is not None and c.process.poll() is None:
+            os.killpg(c.process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    for child in reversed(stack.children):
-        if child.process is None:
+    for c in reversed(stack.children):
+        if c.process is None:
             continue
         remaining = max(0.1, deadline - time.monotonic())
         try:
-            child.process.wait(timeout=remaining)
+            c.process.wait(timeout=remaining)
         except subprocess.TimeoutExpired:
-            os.killpg(child.process.pid, signal.SIGKILL)
-            child.process.wait()
+            os.killpg(c.process.pid, signal.SIGKILL)
+            c.process.wait()
 
 
 def run_forever(stack: Stack, on_exit=None) -> int:
