@@ -1,0 +1,162 @@
+"""Calibration of the cramp model on real races: Boston 2017 (warm) and 2018 (cold).
+
+Real runners, real splits and real race-day weather from data/ (anonymised results, Visual
+Crossing hours); the simulated survey, onsets and station presentations must fall inside
+the ranges docs/simulator.md documents, and the cold race must give clearly fewer cramps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from racecramp.simulate.cramp_model import (
+    PRESENTATIONS_PER_1000_COOL_HIGH,
+    PRESENTATIONS_PER_1000_COOL_LOW,
+    PRESENTATIONS_PER_1000_WARM_HIGH,
+    SHARE_ONSET_AFTER_30_KM_HIGH,
+    SHARE_ONSET_AFTER_30_KM_LOW,
+    SHARE_ONSET_BEFORE_HALF_MAX,
+    SURVEY_PREVALENCE_HIGH,
+    SURVEY_PREVALENCE_LOW,
+)
+from racecramp.simulate.events import SimulatedRace, simulate_race
+from racecramp.sources.mapping import load_mapping
+from racecramp.sources.race import read_race
+from racecramp.sources.results import read_results
+from racecramp.sources.weather import read_visualcrossing_csv
+from racecramp.transforms.heat import with_heat
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+SEED = 20170417
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def need(path: Path) -> Path:
+    assert path.exists(), (
+        f"{path} is missing: the calibration test runs on the committed demo data "
+        "(data/boston-2017/results.csv, data/boston-2018/results.csv, data/races/boston-201[78].toml, "
+        "data/course/boston.csv, data/weather/boston_hourly.csv); rebuild it with `make data`"
+    )
+    return path
+
+
+def wave_starts(races: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFrame:
+    """Each runner's wave and gun time from the race file's bib ranges (prefix, from, to)."""
+    waves = races.select("race_id", "start_waves").explode("start_waves").unnest("start_waves").with_columns(
+        pl.col("bib_from").cast(pl.Int64), pl.col("bib_to").cast(pl.Int64), pl.col("bib_prefix").fill_null("")
+    )
+    runners = participants.select(
+        "race_id",
+        "bib",
+        pl.col("bib").str.extract(r"^(\D*)", 1).fill_null("").alias("_prefix"),
+        pl.col("bib").str.extract(r"(\d+)$", 1).cast(pl.Int64, strict=False).alias("_num"),
+    )
+    matched = (
+        runners.join(waves, on="race_id")
+        .filter(
+            (pl.col("_prefix") == pl.col("bib_prefix"))
+            & (pl.col("bib_from").is_null() | (pl.col("_num") >= pl.col("bib_from")))
+            & (pl.col("bib_to").is_null() | (pl.col("_num") <= pl.col("bib_to")))
+        )
+        .sort("bib", "wave")
+        .unique("bib", keep="first")
+        .select("race_id", "bib", "wave", pl.col("start_utc").cast(UTC_US).alias("wave_start_utc"))
+    )
+    return participants.drop("wave").join(matched, on=["race_id", "bib"], how="left")
+
+
+def load_race(year: int):
+    race_id = f"boston-{year}"
+    races, course = read_race(need(DATA / "races" / f"{race_id}.toml"))
+    rows = read_results(need(DATA / race_id / "results.csv"), load_mapping("boston"), race_id).rows
+    participants = wave_starts(
+        races, rows.select("race_id", "bib", "sex", "age", "wave", "finished", "official_time_s")
+    )
+    passings = (
+        rows.select("race_id", "bib", "splits")
+        .explode("splits")
+        .drop_nulls("splits")
+        .unnest("splits")
+        .drop("column")
+        .join(participants.select("race_id", "bib", "wave_start_utc"), on=["race_id", "bib"])
+        .with_columns(
+            (pl.col("wave_start_utc") + pl.duration(microseconds=(pl.col("net_time_s") * 1e6).round())).alias("passed_at_utc")
+        )
+        .drop("wave_start_utc")
+    )
+    weather = read_visualcrossing_csv(
+        need(DATA / "weather" / "boston_hourly.csv"), "Boston Marathon", year, timezones={"Boston Marathon": "America/New_York"}
+    )
+    return participants, passings, course, with_heat(weather.lazy()).collect()
+
+
+def simulated(year: int) -> SimulatedRace:
+    participants, passings, course, weather = load_race(year)
+    assert participants["wave_start_utc"].null_count() == 0, f"boston-{year}: a bib fell outside every wave of the race file"
+    return simulate_race(participants, passings, course, weather, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def warm_2017() -> SimulatedRace:
+    return simulated(2017)
+
+
+@pytest.fixture(scope="module")
+def cold_2018() -> SimulatedRace:
+    return simulated(2018)
+
+
+def survey_prevalence(sim: SimulatedRace) -> float:
+    return sim.survey_responses["cramped"].mean()
+
+
+def presentations_per_1000(sim: SimulatedRace) -> float:
+    # The results hold finishers only, so every runner in the data counts as a starter.
+    return 1000 * sim.cramp_reports.height / sim.participants.height
+
+
+def test_boston_2017_survey_prevalence_is_within_the_published_15_to_25_percent(warm_2017):
+    responses = warm_2017.survey_responses
+    assert responses.height > 5000  # about 30% of 26,410 finishers answer
+    assert SURVEY_PREVALENCE_LOW <= survey_prevalence(warm_2017) <= SURVEY_PREVALENCE_HIGH
+
+
+def test_boston_2017_cramps_start_late_about_80_percent_after_30_km(warm_2017):
+    onsets = warm_2017.survey_responses.filter(pl.col("cramped"))["onset_km"]
+    after_30 = (onsets >= 30.0).mean()
+    before_half = (onsets < 21.0975).mean()
+    assert SHARE_ONSET_AFTER_30_KM_LOW <= after_30 <= SHARE_ONSET_AFTER_30_KM_HIGH
+    assert before_half <= SHARE_ONSET_BEFORE_HALF_MAX
+
+
+def test_boston_2017_station_presentations_are_a_few_per_1000_starters(warm_2017):
+    rate = presentations_per_1000(warm_2017)
+    assert PRESENTATIONS_PER_1000_COOL_LOW <= rate <= PRESENTATIONS_PER_1000_WARM_HIGH
+    # Only a small fraction of the runners who cramp goes to a station.
+    assert warm_2017.cramp_reports.height < 0.1 * warm_2017.runners["cramped"].sum()
+    assert set(warm_2017.cramp_reports["source"]) == {"aid_station", "finish_tent"}
+
+
+def test_cold_2018_gives_clearly_fewer_cramps_than_warm_2017(warm_2017, cold_2018):
+    assert survey_prevalence(cold_2018) < 0.8 * survey_prevalence(warm_2017)
+    assert cold_2018.runners["cramped"].mean() < 0.8 * warm_2017.runners["cramped"].mean()
+    assert presentations_per_1000(cold_2018) < presentations_per_1000(warm_2017)
+    assert PRESENTATIONS_PER_1000_COOL_LOW <= presentations_per_1000(cold_2018) <= PRESENTATIONS_PER_1000_COOL_HIGH
+
+
+def test_the_heat_difference_comes_from_the_real_weather(warm_2017, cold_2018):
+    # Boston 2017 ran at estimated WBGT 18-21 °C, 2018 at 4-13 °C (Visual Crossing hours).
+    assert warm_2017.segments["wbgt_c"].min() > 15.0
+    assert cold_2018.segments["wbgt_c"].max() < 15.0
+    assert (cold_2018.segments["heat_multiplier"] == 1.0).all()
+    assert warm_2017.segments["heat_multiplier"].mean() > 1.3
+
+
+def test_synthetic_declared_times_leave_some_runners_faster_and_some_slower_than_declared(warm_2017):
+    participants = warm_2017.participants
+    assert participants["declared_is_synthetic"].all()
+    faster = participants.select((pl.col("official_time_s") < pl.col("declared_finish_s")).mean()).item()
+    assert 0.2 < faster < 0.8
