@@ -1,0 +1,30 @@
+"""racecramp medical dashboard: `streamlit run dashboards/app.py --server.address 127.0.0.1`.
+
+Pages read only the published snapshots (settings.snapshot_dir). On loopback every page is
+open; when exposed, the command pages need a login (OIDC via st.login, or an access code)
+and the station page needs a station token. See docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import common
+
+st.set_page_config(page_title="racecramp medical command", page_icon="⛑️", layout="wide")
+
+cfg = common.settings()
+station = st.Page("pages/station_entry.py", title="Station entry", icon="📝", url_path="station")
+if common.access_granted(cfg):
+    pages = [
+        st.Page("pages/command.py", title="Command", icon="⛑️", default=True),
+        st.Page("pages/course.py", title="Course", icon="🗺️", url_path="course"),
+        st.Page("pages/rates.py", title="Rates", icon="📊", url_path="rates"),
+        st.Page("pages/runner.py", title="Runner lookup", icon="🔎", url_path="runner"),
+        st.Page("pages/data_quality.py", title="Data quality", icon="🧾", url_path="data-quality"),
+        station,
+    ]
+else:
+    pages = [st.Page(common.login_page, title="Log in", icon="🔒", default=True), station]
+
+st.navigation(pages).run()

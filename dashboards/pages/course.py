@@ -1,0 +1,126 @@
+"""Course: every aid station and medical tent on a km axis — cases, rate with CI, runners, forecast, beds."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from lib import common
+from racecramp import dashboard_data as dd
+
+start = common.page_context()
+common.race_picker(start)
+
+COLUMN_LABELS = {
+    "point_id": "station", "label": "name", "kind": "kind", "km": st.column_config.NumberColumn("km", format="%.1f"),
+    "cases": "cases", "runners": st.column_config.NumberColumn("runners passed", help="denominator of the rate"),
+    "rate_per_1000": st.column_config.NumberColumn("rate /1000", format="%.1f"),
+    "ci_low_per_1000": st.column_config.NumberColumn("95% CI low", format="%.1f"),
+    "ci_high_per_1000": st.column_config.NumberColumn("95% CI high", format="%.1f"),
+    "small_count": st.column_config.CheckboxColumn("< 5 cases"),
+    "runners_approaching": st.column_config.NumberColumn("runners approaching now",
+                                                         help="on course, projected between the previous station and this one"),
+    "in_tent_now": st.column_config.NumberColumn("in tent now", help="latest report here, no disposition yet"),
+    "arrivals_next_30m": "arrivals next 30 min",
+    "expected_cramps_next_30m": st.column_config.NumberColumn("expected cramps next 30 min", format="%.2f"),
+    "expected_cramps_next_30m_lo": st.column_config.NumberColumn("30 min 90% low", format="%.0f"),
+    "expected_cramps_next_30m_hi": st.column_config.NumberColumn("30 min 90% high", format="%.0f"),
+    "arrivals_next_60m": "arrivals next 60 min",
+    "expected_cramps_next_60m": st.column_config.NumberColumn("expected cramps next 60 min", format="%.2f"),
+    "expected_cramps_next_60m_lo": st.column_config.NumberColumn("60 min 90% low", format="%.0f"),
+    "expected_cramps_next_60m_hi": st.column_config.NumberColumn("60 min 90% high", format="%.0f"),
+    "beds": "beds",
+    "simulated": st.column_config.CheckboxColumn("SIMULATED"),
+}
+
+
+def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
+    data = view.filter(pl.col("rate_per_1000").is_not_null())
+    base = alt.Chart(data).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    bars = base.mark_rule(strokeWidth=2, color="#555").encode(
+        y=alt.Y("ci_low_per_1000:Q", title="cramp cases per 1000 runners who passed (95% CI)"), y2="ci_high_per_1000:Q"
+    )
+    points = base.mark_circle(color="#c62828", opacity=0.9).encode(
+        y="rate_per_1000:Q",
+        size=alt.Size("cases:Q", title="cases", scale=alt.Scale(range=[30, 400])),
+        tooltip=["label:N", alt.Tooltip("km:Q", format=".1f"), "cases:Q", "runners:Q",
+                 alt.Tooltip("rate_per_1000:Q", format=".1f"), alt.Tooltip("ci_low_per_1000:Q", format=".1f"),
+                 alt.Tooltip("ci_high_per_1000:Q", format=".1f")],
+    )
+    return (bars + points).properties(height=260)
+
+
+def _forecast_chart(view: pl.DataFrame) -> alt.Chart:
+    data = view.select("label", "km", "runners_approaching", "arrivals_next_30m", "arrivals_next_60m").unpivot(
+        index=["label", "km"], variable_name="what", value_name="runners"
+    ).with_columns(pl.col("what").replace({
+        "runners_approaching": "approaching now", "arrivals_next_30m": "arriving next 30 min",
+        "arrivals_next_60m": "arriving next 60 min",
+    }))
+    return alt.Chart(data).mark_bar(opacity=0.8).encode(
+        x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])),
+        xOffset="what:N",
+        y=alt.Y("runners:Q", title="runners"),
+        color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["label:N", "what:N", "runners:Q"],
+    ).properties(height=220)
+
+
+def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
+    base = alt.Chart(view).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    interval = base.mark_rule(strokeWidth=6, opacity=0.35, color="#1565c0").encode(
+        y=alt.Y("expected_cramps_next_60m_lo:Q", title="expected cramps next 60 min (90% interval)"),
+        y2="expected_cramps_next_60m_hi:Q",
+    )
+    mean = base.mark_tick(color="#0d47a1", thickness=3).encode(
+        y="expected_cramps_next_60m:Q",
+        tooltip=["label:N", alt.Tooltip("expected_cramps_next_60m:Q", format=".2f"),
+                 "expected_cramps_next_60m_lo:Q", "expected_cramps_next_60m_hi:Q"],
+    )
+    return (interval + mean).properties(height=200)
+
+
+@st.fragment(run_every=common.REFRESH_EVERY)
+def live() -> None:
+    ctx = common.page_context()
+    st.title(f"🗺️ Course · {ctx.race_label}")
+    if common.no_race_yet(ctx):
+        return
+    common.clock_caption(ctx)
+    snaps = ctx.snapshots
+    view = dd.course_view(
+        snaps.table("course_points"), snaps.table("cramp_rate_by_station"), snaps.table("station_forecast"),
+        snaps.table("runner_status"), ctx.race_id,
+    )
+    if view is None:
+        common.missing("course_points")
+        return
+    simulated = bool(view["simulated"].any())
+    if simulated:
+        common.simulated_banner("Reports or runners at some stations")
+    for table in ("cramp_rate_by_station", "station_forecast", "runner_status"):
+        if snaps.table(table) is None:
+            common.missing(table)
+    if "rate_per_1000" in view.columns:
+        st.subheader(f"Cramp rate by station{common.sim_suffix(simulated)}")
+        st.altair_chart(_rate_chart(view), width="stretch")
+    if "arrivals_next_30m" in view.columns and "runners_approaching" in view.columns:
+        st.subheader("Runners approaching and arriving")
+        st.altair_chart(_forecast_chart(view), width="stretch")
+        st.caption("Forecast = projection from each runner's latest pace (transforms/forecast.py), not a measurement.")
+    if "expected_cramps_next_60m" in view.columns:
+        st.altair_chart(_expected_chart(view), width="stretch")
+    has_beds = "beds" in view.columns and view["beds"].is_not_null().any()
+    shown = view if has_beds else view.drop("beds", strict=False)
+    if has_beds:
+        tents = view.filter(pl.col("beds").is_not_null())
+        cols = st.columns(min(4, tents.height))
+        for i, row in enumerate(tents.iter_rows(named=True)):
+            cols[i % len(cols)].metric(f"Beds in use · {row['label']}", f"{row.get('in_tent_now', 0)} / {row['beds']}",
+                                       border=True, help="runners in the tent now (no disposition yet) / beds configured")
+    st.subheader("Stations")
+    st.dataframe(shown, hide_index=True, column_config=COLUMN_LABELS, key="stations")
+
+
+live()
