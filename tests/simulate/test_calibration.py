@@ -7,6 +7,7 @@ the ranges docs/simulator.md documents, and the cold race must give clearly fewe
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,7 @@ from racecramp.simulate.cramp_model import (
     SURVEY_PREVALENCE_HIGH,
     SURVEY_PREVALENCE_LOW,
 )
-from racecramp.simulate.events import SimulatedRace, simulate_race
+from racecramp.simulate.events import SimulatedRace, event_stream, simulate_race, stream_digest
 from racecramp.sources.mapping import load_mapping
 from racecramp.sources.race import read_race
 from racecramp.sources.results import read_results
@@ -93,20 +94,26 @@ def load_race(year: int):
     return participants, passings, course, with_heat(weather.lazy()).collect()
 
 
-def simulated(year: int) -> SimulatedRace:
-    participants, passings, course, weather = load_race(year)
-    assert participants["wave_start_utc"].null_count() == 0, f"boston-{year}: a bib fell outside every wave of the race file"
+def simulated(inputs) -> SimulatedRace:
+    participants, passings, course, weather = inputs
+    race_id = participants["race_id"][0]
+    assert participants["wave_start_utc"].null_count() == 0, f"{race_id}: a bib fell outside every wave of the race file"
     return simulate_race(participants, passings, course, weather, seed=SEED)
 
 
 @pytest.fixture(scope="module")
-def warm_2017() -> SimulatedRace:
-    return simulated(2017)
+def inputs_2017():
+    return load_race(2017)
+
+
+@pytest.fixture(scope="module")
+def warm_2017(inputs_2017) -> SimulatedRace:
+    return simulated(inputs_2017)
 
 
 @pytest.fixture(scope="module")
 def cold_2018() -> SimulatedRace:
-    return simulated(2018)
+    return simulated(load_race(2018))
 
 
 def survey_prevalence(sim: SimulatedRace) -> float:
@@ -160,3 +167,15 @@ def test_synthetic_declared_times_leave_some_runners_faster_and_some_slower_than
     assert participants["declared_is_synthetic"].all()
     faster = participants.select((pl.col("official_time_s") < pl.col("declared_finish_s")).mean()).item()
     assert 0.2 < faster < 0.8
+
+
+def test_replaying_boston_2017_twice_with_one_seed_sends_a_byte_identical_stream(inputs_2017, warm_2017):
+    _, passings, _, weather = inputs_2017
+    events = event_stream(warm_2017, passings, weather)
+    again = event_stream(simulated(inputs_2017), passings, weather)
+    sent = Counter(kind for _, kind, _ in events)
+    assert sent["participants"] == warm_2017.participants.height == 26410
+    assert sent["passings"] == passings.height
+    assert sent["reports"] == warm_2017.cramp_reports.height
+    assert len(again) == len(events)
+    assert stream_digest(again) == stream_digest(events)

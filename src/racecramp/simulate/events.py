@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from racecramp.domain import PointKind, ReportSource
+from racecramp.domain import ReportSource
 from racecramp.schemas import COLUMNS
 from racecramp.simulate.cramp_model import (
     DETAILS_STREAM,
