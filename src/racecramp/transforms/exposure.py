@@ -158,8 +158,104 @@ def runner_segments(
     )
 
 
-def _interpolate(lo: str, hi: str, frac: pl.Expr) -> pl.Expr:
-    return pl.when(pl.col(hi).is_null()).then(pl.col(lo)).otherwise(pl.col(lo) + frac * (pl.col(hi) - pl.col(lo)))
+def _coalesce(exprs: list[pl.Expr], default: pl.Expr | None = None) -> pl.Expr:
+    exprs = exprs + ([default] if default is not None else [])
+    if not exprs:
+        return pl.lit(None, dtype=pl.Float64)
+    return exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)
+
+
+def _race_exposure(race_id: str, runners: pl.LazyFrame, timed: pl.LazyFrame, anchors: pl.DataFrame, course: pl.DataFrame) -> pl.LazyFrame:
+    """exposure_by_point for one race: one wide row per runner, then one narrow frame per point.
+
+    Wide, not long: each runner's net time and clock time at every timing point sit in
+    columns, filled forward and backward across the columns once, so a course point's
+    bracketing passings are two column reads (no as-of join over millions of rows).
+    """
+    ids = anchors["point_id"].to_list()
+    kms = anchors["km"].to_list()
+    net = [f"_n{i}" for i in range(len(ids))]
+    clock = [f"_t{i}" for i in range(len(ids))]
+    wide = timed.group_by("bib").agg(
+        *(pl.col("net_time_s").filter(pl.col("point_id") == p).first().alias(n) for p, n in zip(ids, net)),
+        *(pl.col("_t_us").filter(pl.col("point_id") == p).first().alias(t) for p, t in zip(ids, clock)),
+        pl.col("simulated").any().alias("_sim_p"),
+    )
+    first_start = _coalesce([pl.col(t) - pl.col(n) * 1e6 for n, t in zip(net, clock)])
+    table = (
+        runners.join(wide, on="bib", how="left")
+        .with_columns(
+            pl.coalesce(first_start, pl.col("wave_start_utc").dt.epoch("us").cast(pl.Float64)).alias("_start_t"),
+            pl.any_horizontal([pl.col(n).is_not_null() for n in net]).not_().alias("_no_passing")
+            if net
+            else pl.lit(True).alias("_no_passing"),
+            (pl.col("simulated").fill_null(False) | pl.col("_sim_p").fill_null(False)).alias("simulated"),
+        )
+    )
+    # Per anchor i: the latest present passing at or below it (lo_*) and the earliest at or
+    # above it (hi_*), filled across columns once, so each course point reads two columns.
+    for i, k in enumerate(kms):
+        present = pl.col(net[i]).is_not_null()
+        table = table.with_columns(
+            pl.coalesce(pl.col(net[i]), pl.col(f"_lo_n{i - 1}") if i else pl.lit(0.0)).alias(f"_lo_n{i}"),
+            pl.coalesce(pl.col(clock[i]), pl.col(f"_lo_t{i - 1}") if i else pl.col("_start_t")).alias(f"_lo_t{i}"),
+            pl.when(present).then(pl.lit(k)).otherwise(pl.col(f"_lo_k{i - 1}") if i else pl.lit(0.0)).alias(f"_lo_k{i}"),
+        )
+    for i in reversed(range(len(kms))):
+        present = pl.col(net[i]).is_not_null()
+        last = i == len(kms) - 1
+        table = table.with_columns(
+            pl.coalesce(pl.col(net[i]), pl.lit(None, pl.Float64) if last else pl.col(f"_hi_n{i + 1}")).alias(f"_hi_n{i}"),
+            pl.coalesce(pl.col(clock[i]), pl.lit(None, pl.Float64) if last else pl.col(f"_hi_t{i + 1}")).alias(f"_hi_t{i}"),
+            pl.when(present).then(pl.lit(kms[i])).otherwise(pl.lit(None, pl.Float64) if last else pl.col(f"_hi_k{i + 1}")).alias(f"_hi_k{i}"),
+        )
+    table = table.with_columns((pl.col(f"_lo_k{len(kms) - 1}") if kms else pl.lit(0.0)).alias("_furthest_km"))
+    table = table.collect().lazy()
+
+    def to_clock(us: pl.Expr) -> pl.Expr:
+        return us.round().cast(pl.Int64).cast(UTC_US)
+
+    frames = [
+        table.select(
+            pl.lit(race_id).alias("race_id"),
+            pl.lit(START_POINT_ID).alias("point_id"),
+            pl.lit(START_KIND).alias("kind"),
+            pl.lit(0.0).alias("km"),
+            "bib",
+            to_clock(pl.col("_start_t")).alias("passed_at_utc"),
+            pl.lit(0.0).alias("net_time_s"),
+            pl.col("_no_passing").alias("time_estimated"),
+            "simulated",
+        )
+    ]
+    for point_id, kind, km in course.select("point_id", "kind", "km").iter_rows():
+        below = [i for i, k in enumerate(kms) if k <= km]
+        above = [i for i, k in enumerate(kms) if k >= km]
+        if below:
+            lo_n, lo_t, lo_k = pl.col(f"_lo_n{below[-1]}"), pl.col(f"_lo_t{below[-1]}"), pl.col(f"_lo_k{below[-1]}")
+        else:
+            lo_n, lo_t, lo_k = pl.lit(0.0), pl.col("_start_t"), pl.lit(0.0)
+        if above:
+            hi_n, hi_t, hi_k = pl.col(f"_hi_n{above[0]}"), pl.col(f"_hi_t{above[0]}"), pl.col(f"_hi_k{above[0]}")
+        else:
+            hi_n = hi_t = hi_k = pl.lit(None, pl.Float64)
+        frac = pl.when(hi_k > lo_k).then((pl.lit(km) - lo_k) / (hi_k - lo_k)).otherwise(0.0)
+        own = [i for i in below if ids[i] == point_id]
+        exact = pl.col(net[own[0]]).is_not_null() if own else pl.lit(False)
+        frames.append(
+            table.filter(pl.col("_furthest_km") >= km).select(
+                pl.lit(race_id).alias("race_id"),
+                pl.lit(point_id).alias("point_id"),
+                pl.lit(kind).alias("kind"),
+                pl.lit(km, dtype=pl.Float64).alias("km"),
+                "bib",
+                to_clock(pl.when(hi_t.is_null()).then(lo_t).otherwise(lo_t + frac * (hi_t - lo_t))).alias("passed_at_utc"),
+                pl.when(hi_n.is_null()).then(lo_n).otherwise(lo_n + frac * (hi_n - lo_n)).alias("net_time_s"),
+                exact.not_().alias("time_estimated"),
+                "simulated",
+            )
+        )
+    return pl.concat(frames)
 
 
 def exposure_by_point(passings: Frame, participants: Frame, course_points: Frame) -> pl.LazyFrame:
@@ -169,64 +265,38 @@ def exposure_by_point(passings: Frame, participants: Frame, course_points: Frame
     A point between mats counts as passed when the runner's furthest passing is at or beyond
     its km; its time is interpolated linearly in km between the bracketing passings (the
     start counts as a passing at km 0). `time_estimated` is false only for the runner's own
-    passing of that point.
+    passing of that point (and for a start derived from a chip time).
     """
-    participants, course_points = participants.lazy(), course_points.lazy()
-    _require(participants, "participants", ("race_id", "bib", "simulated"))
-    points = passings_with_start(passings, participants, course_points)
-    anchors = points.select(
-        "race_id", "bib", "km", "net_time_s",
-        pl.col("passed_at_utc").dt.epoch("us").cast(pl.Float64).alias("_t_us"),
-        "point_id",
-    )
-    furthest = anchors.group_by("race_id", "bib").agg(pl.col("km").max().alias("_furthest_km"))
-    course = course_points.select("race_id", "point_id", "kind", pl.col("km").cast(pl.Float64))
-    passed = (
-        furthest.join(course, on="race_id", how="inner")
-        .filter(pl.col("km") <= pl.col("_furthest_km"))
-        .drop("_furthest_km")
-        .sort("km")
-    )
-    by_km = anchors.sort("km")
-    lo = by_km.rename({"net_time_s": "_lo_net", "_t_us": "_lo_t", "point_id": "_lo_point"}).with_columns(
-        pl.col("km").alias("_lo_km")
-    )
-    hi = by_km.drop("point_id").rename({"net_time_s": "_hi_net", "_t_us": "_hi_t"}).with_columns(pl.col("km").alias("_hi_km"))
-    located = (
-        passed.join_asof(lo, on="km", by=["race_id", "bib"], strategy="backward", check_sortedness=False)
-        .join_asof(hi, on="km", by=["race_id", "bib"], strategy="forward", check_sortedness=False)
-        .with_columns(
-            pl.when(pl.col("_hi_km") > pl.col("_lo_km"))
-            .then((pl.col("km") - pl.col("_lo_km")) / (pl.col("_hi_km") - pl.col("_lo_km")))
-            .otherwise(0.0)
-            .alias("_frac")
+    passings, participants, course_points = passings.lazy(), participants.lazy(), course_points.lazy()
+    _require(passings, "passings", ("race_id", "bib", "point_id", "km", "net_time_s", "passed_at_utc", "simulated"))
+    _require(participants, "participants", ("race_id", "bib", "wave_start_utc", "simulated"))
+    _require(course_points, "course_points", ("race_id", "point_id", "kind", "km"))
+    course = course_points.select("race_id", "point_id", "kind", pl.col("km").cast(pl.Float64)).sort("km").collect()
+    timed = (
+        passings.select(
+            "race_id", "bib", "point_id", pl.col("km").cast(pl.Float64), pl.col("net_time_s").cast(pl.Float64),
+            pl.col("passed_at_utc").dt.epoch("us").cast(pl.Float64).alias("_t_us"), pl.col("simulated").fill_null(False),
         )
-        .select(
-            "race_id",
-            "point_id",
-            "kind",
-            "km",
-            "bib",
-            _interpolate("_lo_t", "_hi_t", pl.col("_frac")).round().cast(pl.Int64).cast(UTC_US).alias("passed_at_utc"),
-            _interpolate("_lo_net", "_hi_net", pl.col("_frac")).alias("net_time_s"),
-            ((pl.col("_lo_point") != pl.col("point_id")) | (pl.col("_lo_km") != pl.col("km"))).alias("time_estimated"),
+        .join(course.lazy().select("race_id", "point_id", pl.col("km").alias("_course_km")), on=["race_id", "point_id"], how="left")
+        .with_columns(pl.coalesce("_course_km", "km").alias("km"))
+        .drop("_course_km")
+        .collect()
+    )  # fmt: skip
+    anchors_all = timed.group_by("race_id", "point_id").agg(pl.col("km").first()).sort("km", "point_id")
+    runners_all = participants.select(
+        "race_id", "bib", pl.col("wave_start_utc").cast(UTC_US), pl.col("simulated").fill_null(False)
+    ).collect()
+    schema = {"race_id": pl.String, "point_id": pl.String, "kind": pl.String, "km": pl.Float64, "bib": pl.String,
+              "passed_at_utc": UTC_US, "net_time_s": pl.Float64, "time_estimated": pl.Boolean, "simulated": pl.Boolean}  # fmt: skip
+    parts = [pl.LazyFrame(schema=schema)]
+    for (race_id,), runners in runners_all.group_by("race_id", maintain_order=True):
+        parts.append(
+            _race_exposure(
+                race_id,
+                runners.lazy().drop("race_id"),
+                timed.filter(pl.col("race_id") == race_id).lazy(),
+                anchors_all.filter(pl.col("race_id") == race_id),
+                course.filter(pl.col("race_id") == race_id),
+            )
         )
-    )
-    has_passing = passings.lazy().select("race_id", "bib").unique().with_columns(pl.lit(True).alias("_has"))
-    start = (
-        points.filter(pl.col("point_id") == START_POINT_ID)
-        .join(has_passing, on=["race_id", "bib"], how="left")
-        .select(
-            "race_id",
-            "point_id",
-            pl.lit(START_KIND).alias("kind"),
-            "km",
-            "bib",
-            "passed_at_utc",
-            "net_time_s",
-            # exact only when derived from a chip time; the wave gun time is an estimate
-            pl.col("_has").is_null().alias("time_estimated"),
-        )
-    )
-    simulated = _runner_simulated(passings.lazy(), participants)
-    return pl.concat([start, located]).join(simulated, on=["race_id", "bib"], how="left")
+    return pl.concat(parts)

@@ -46,6 +46,10 @@ MART_TAIL = ("cases", "runners", *RATE_COLUMNS, "simulated", "denominator_kind")
 DECLARED_PACE_EDGES_S_PER_KM = (270.0, 300.0, 330.0, 360.0, 420.0)
 DECLARED_PACE_LABELS = ("<4:30", "4:30–5:00", "5:00–5:30", "5:30–6:00", "6:00–7:00", "≥7:00")
 RELATIVE_PACE_LABELS = ("<0.95 (faster than declared)", "0.95–1.05", ">1.05")
+# Paces and relative paces are rounded to this many decimals before banding, so float noise
+# in the last bit (0.9499999999999999 for a runner exactly at 0.95) cannot move a runner
+# across a band edge.
+BAND_ROUNDING_DECIMALS = 6
 UNDECLARED = "undeclared"
 NO_PASSING = "no passing"
 
@@ -108,8 +112,8 @@ def _finish_mart(frame: pl.LazyFrame, keys: list[str], denominator_kind: str) ->
 
 def _point_counts(exposure: Frame) -> pl.LazyFrame:
     """Runners who passed each point, and whether any of them is simulated."""
-    return exposure.lazy().group_by("race_id", "point_id", "kind", "km").agg(
-        pl.len().alias("runners"), pl.col("simulated").any().alias("_sim_runners")
+    return exposure.lazy().group_by("race_id", "point_id").agg(
+        pl.col("kind").first(), pl.col("km").first(), pl.len().alias("runners"), pl.col("simulated").any().alias("_sim_runners")
     )
 
 
@@ -235,6 +239,7 @@ def cramp_rate_by_station(reports: Frame, exposure: Frame) -> pl.LazyFrame:
 
 
 def _declared_band(pace: pl.Expr) -> pl.Expr:
+    pace = pace.round(BAND_ROUNDING_DECIMALS)
     expr = pl.when(pace.is_null()).then(pl.lit(UNDECLARED))
     for edge, label in zip(DECLARED_PACE_EDGES_S_PER_KM, DECLARED_PACE_LABELS):
         expr = expr.when(pace < edge).then(pl.lit(label))
@@ -242,6 +247,7 @@ def _declared_band(pace: pl.Expr) -> pl.Expr:
 
 
 def _relative_band(declared_pace: pl.Expr, relative: pl.Expr) -> pl.Expr:
+    relative = relative.round(BAND_ROUNDING_DECIMALS)
     return (
         pl.when(declared_pace.is_null())
         .then(pl.lit(UNDECLARED))
@@ -291,57 +297,65 @@ def cramp_rate_by_pace_group(
     passings = passings.lazy()
     _require(participants, "participants", ("race_id", "bib", "declared_finish_s", "simulated"))
     _require(passings, "passings", ("race_id", "bib", "km", "net_time_s", "passed_at_utc"))
-    runners = participants.select(
-        "race_id",
-        "bib",
-        (pl.col("declared_finish_s").cast(pl.Float64) / race_distance_km).alias("declared_pace_s_per_km"),
-        pl.col("simulated").fill_null(False).alias("_sim"),
-    )
     pace = passings.filter(pl.col("km") > 0).select(
         "race_id", "bib", pl.col("km").cast(pl.Float64), "passed_at_utc",
         (pl.col("net_time_s").cast(pl.Float64) / pl.col("km").cast(pl.Float64)).alias("_pace_so_far"),
+    )  # fmt: skip
+    furthest = pace.group_by("race_id", "bib").agg(
+        pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_pace_so_far"),
+        pl.col("_pace_so_far").get(pl.col("km").arg_min()).alias("_first_pace"),
     )
-    furthest = pace.sort("km").group_by("race_id", "bib").agg(pl.col("_pace_so_far").last().alias("_pace_so_far"))
-    first_pace = pace.sort("km").group_by("race_id", "bib").agg(pl.col("_pace_so_far").first().alias("_first_pace"))
+    # materialised once: both groupings and the cases read it
     runners = (
-        runners.join(furthest, on=["race_id", "bib"], how="left")
+        participants.select(
+            "race_id",
+            "bib",
+            (pl.col("declared_finish_s").cast(pl.Float64) / race_distance_km).alias("declared_pace_s_per_km"),
+            pl.col("simulated").fill_null(False).alias("_sim"),
+        )
+        .join(furthest, on=["race_id", "bib"], how="left")
         .with_columns(
             _declared_band(pl.col("declared_pace_s_per_km")).alias("_declared_band"),
             _relative_band(
                 pl.col("declared_pace_s_per_km"), pl.col("_pace_so_far") / pl.col("declared_pace_s_per_km")
             ).alias("_relative_band"),
         )
+        .collect()
+        .lazy()
     )
 
-    firsts = _first_linked_reports(reports, participants)
+    firsts = _first_linked_reports(reports, participants).collect().lazy()
+    case_passings = pace.join(firsts.select("race_id", "bib"), on=["race_id", "bib"], how="semi").collect().lazy()
     km_at_time = (
         firsts.select("race_id", "bib", "report_id", "reported_at_utc")
         .sort("reported_at_utc")
         .join_asof(
-            pace.select("race_id", "bib", "passed_at_utc", pl.col("km").alias("_km_by_time")).sort("passed_at_utc"),
+            case_passings.select("race_id", "bib", "passed_at_utc", pl.col("km").alias("_km_by_time")).sort("passed_at_utc"),
             left_on="reported_at_utc", right_on="passed_at_utc", by=["race_id", "bib"], strategy="backward",
             check_sortedness=False,
         )
         .select("report_id", "_km_by_time")
-    )
+    )  # fmt: skip
     case_pace = (
         firsts.join(km_at_time, on="report_id", how="left")
         .with_columns(pl.coalesce("km", "_km_by_time").alias("_report_km"))
         .sort("_report_km", nulls_last=True)
         .join_asof(
-            pace.select("race_id", "bib", pl.col("km").alias("_pass_km"), "_pace_so_far").sort("_pass_km"),
+            case_passings.select("race_id", "bib", pl.col("km").alias("_pass_km"), "_pace_so_far").sort("_pass_km"),
             left_on="_report_km", right_on="_pass_km", by=["race_id", "bib"], strategy="backward",
             check_sortedness=False,
         )
-        .join(first_pace, on=["race_id", "bib"], how="left")
-        .join(runners.select("race_id", "bib", "declared_pace_s_per_km", "_declared_band"), on=["race_id", "bib"], how="left")
+        .join(
+            runners.select("race_id", "bib", "declared_pace_s_per_km", "_declared_band", "_first_pace"),
+            on=["race_id", "bib"], how="left",
+        )
         .with_columns(
             _relative_band(
                 pl.col("declared_pace_s_per_km"),
                 pl.coalesce("_pace_so_far", "_first_pace") / pl.col("declared_pace_s_per_km"),
             ).alias("_relative_band")
         )
-    )
+    )  # fmt: skip
 
     out = []
     for grouping, band_col, labels in (
@@ -370,8 +384,9 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
     """Cramp cases per 1000 runner-station passings, by the ACSM WBGT flag band at the time.
 
     Exposure-weighted: the denominator counts each runner's passing of each aid station or
-    medical tent (estimated passing time, see exposure_by_point) whose WBGT, as of that time,
-    falls in the band, i.e. the opportunities to present at a station in that heat. A report
+    medical tent (estimated passing time floored to the second, see exposure_by_point) whose
+    WBGT, as of that time, falls in the band, i.e. the opportunities to present at a station
+    in that heat. A report
     is banded by the WBGT as of its reported_at_utc. WBGT comes from heat.asof_weather (one
     source per race, observation at or before the time within its tolerance); rows with no
     observation form a "no weather" band. Weather rows must carry race_id.
@@ -382,12 +397,21 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
         pl.col("simulated").fill_null(False) if "simulated" in weather.collect_schema().names() else pl.lit(False).alias("simulated")
     )
     weather = weather.select("race_id", "observed_at_utc", "source", "wbgt_flag", weather_simulated)
-    passes = exposure.lazy().filter(pl.col("kind").is_in(STATION_KINDS)).select("race_id", "passed_at_utc", "simulated")
+    # Passings are counted per whole second before the as-of lookup (hundreds of thousands of
+    # passings, a few thousand distinct seconds). Flooring never moves a passing across an
+    # observation stamped on a whole second; only a passing within 1 s past the tolerance edge
+    # could keep an observation it would otherwise lose.
+    passes = (
+        exposure.lazy()
+        .filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
+        .group_by("race_id", pl.col("passed_at_utc").dt.truncate("1s"))
+        .agg(pl.len().alias("_n"), pl.col("simulated").any())
+    )
     passes = asof_weather(passes, weather, "passed_at_utc", by="race_id").with_columns(
         pl.col("wbgt_flag").fill_null(NO_WEATHER)
     )
     denominators = passes.group_by("race_id", "wbgt_flag").agg(
-        pl.len().alias("runners"),
+        pl.col("_n").sum().alias("runners"),
         (pl.col("simulated") | pl.col("weather_simulated").fill_null(False)).any().alias("_sim_runners"),
     )
     banded_reports = asof_weather(
