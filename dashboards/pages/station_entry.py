@@ -2,8 +2,9 @@
 
 The station is the one the token belongs to (the command token may pick any station). The
 report goes to the intake (POST /v1/reports) with a report_id made here and kept in the
-session: a double tap or a retry after a network error re-sends the SAME id, and the intake
-stores it once. A new id is made only for different fields or after "Next runner".
+session: a double tap or a retry after a network error re-sends the SAME id (same fields),
+and the intake stores it once. A new id is made for different fields or after "Next runner",
+which also resets the form to its defaults.
 """
 
 from __future__ import annotations
@@ -74,12 +75,15 @@ def _send(ctx: common.PageContext, token: str, station: dict, fields: dict) -> N
     draft = st.session_state.get("station_draft")
     if draft is None or draft["key"] != key:
         stamp, replay = _stamp(ctx)
-        draft = {"key": key, "report_id": str(uuid.uuid4()), "reported_at_utc": stamp, "replay": replay}
+        draft = {"key": key, "report_id": str(uuid.uuid4()), "reported_at_utc": stamp, "replay": replay, "stored": False}
         st.session_state["station_draft"] = draft
     payload = dd.report_payload(draft["report_id"], ctx.race_id, station, draft["reported_at_utc"], **fields)
     answer = common.post_to_intake(ctx.settings, "/v1/reports", token, payload)
+    # The intake answers a repeated request exactly as the first one; remember it was stored already.
+    repeated = draft["stored"] and answer.ok
+    draft["stored"] = draft["stored"] or answer.ok
     st.session_state["station_last"] = {"report_id": draft["report_id"], "answer": answer, "replay": draft["replay"],
-                                        "reported_at_utc": draft["reported_at_utc"]}
+                                        "reported_at_utc": draft["reported_at_utc"], "repeated": repeated}
 
 
 st.markdown(BIG_TARGETS_CSS, unsafe_allow_html=True)
@@ -112,9 +116,10 @@ last = st.session_state.get("station_last")
 if last is not None:
     answer = last["answer"]
     if answer.ok:
-        repeated = last["report_id"] in [str(x) for x in (answer.body or {}).get("already_received", [])]
-        note = " (this tap re-sent it; stored once)" if repeated else ""
-        st.success(f"### ✅ Report stored{note}\nReport id `{last['report_id']}`", icon="✅")
+        repeated = last["repeated"] or last["report_id"] in [str(x) for x in (answer.body or {}).get("already_received", [])]
+        note = (" (this tap re-sent the same report; stored once). For another runner tap **Next runner**."
+                if repeated else "")
+        st.success(f"### ✅ Report stored\nReport id `{last['report_id']}`{note}", icon="✅")
         st.button("Next runner", on_click=_next_runner, type="primary", width="stretch", key="next-runner")
     else:
         st.error(f"### ❌ Not stored yet\n{answer.error}\n\nTap **Send report** again: the same report id is re-sent, "
@@ -122,7 +127,6 @@ if last is not None:
     if last["replay"]:
         st.caption(f"Replay: time-stamped on the race clock ({common.local_time(ctx, last['reported_at_utc'])}).")
 
-stored = last is not None and last["answer"].ok
 n = st.session_state.get("station_form_n", 0)
 with st.form(f"report-{n}", border=False):
     bib = st.text_input("Bib (leave empty if the runner has none)", key=f"bib-{n}", max_chars=16)
@@ -134,7 +138,7 @@ with st.form(f"report-{n}", border=False):
     disposition = st.segmented_control("Disposition", [d.value for d in Disposition],
                                        default=Disposition.RETURNED_TO_RACE.value, required=True, format_func=_label,
                                        key=f"disposition-{n}")
-    sent = st.form_submit_button("Send report", type="primary", width="stretch", disabled=stored)
+    sent = st.form_submit_button("Send report", type="primary", width="stretch")
 if sent:
     _send(ctx, token, station, {"bib": bib, "muscle_group": muscle, "severity": severity, "treatment": treatment,
                                 "disposition": disposition})
