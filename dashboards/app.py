@@ -11,20 +11,20 @@ import streamlit as st
 
 from lib import common
 
-st.set_page_config(page_title="racecramp medical command", page_icon="⛑️", layout="wide")
+st.set_page_config(page_title="racecramp medical command", page_icon=":material/medical_services:", layout="wide")
 
 cfg = common.settings()
-station = st.Page("pages/station_entry.py", title="Station entry", icon="📝", url_path="station")
+station = st.Page("pages/station_entry.py", title="Station entry", icon=":material/edit_note:", url_path="station")
 if common.access_granted(cfg):
     pages = [
-        st.Page("pages/command.py", title="Command", icon="⛑️", default=True),
-        st.Page("pages/course.py", title="Course", icon="🗺️", url_path="course"),
-        st.Page("pages/rates.py", title="Rates", icon="📊", url_path="rates"),
-        st.Page("pages/runner.py", title="Runner lookup", icon="🔎", url_path="runner"),
-        st.Page("pages/data_quality.py", title="Data quality", icon="🧾", url_path="data-quality"),
+        st.Page("pages/command.py", title="Command", icon=":material/medical_services:", default=True),
+        st.Page("pages/course.py", title="Course", icon=":material/route:", url_path="course"),
+        st.Page("pages/rates.py", title="Rates", icon=":material/bar_chart:", url_path="rates"),
+        st.Page("pages/runner.py", title="Runner lookup", icon=":material/person_search:", url_path="runner"),
+        st.Page("pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data-quality"),
         station,
     ]
 else:
-    pages = [st.Page(common.login_page, title="Log in", icon="🔒", default=True), station]
+    pages = [st.Page(common.login_page, title="Log in", icon=":material/lock:", default=True), station]
 
 st.navigation(pages).run()

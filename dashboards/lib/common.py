@@ -214,10 +214,10 @@ def race_picker(ctx: PageContext) -> None:
 
 
 def local_time(ctx: PageContext, moment: datetime | None, with_date: bool = False) -> str:
-    """'16:40 local (20:40 UTC)', or '—'."""
+    """'12:40 local (16:40 UTC)', or '—'."""
     if moment is None:
         return "—"
-    fmt = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
+    fmt = "%Y-%m-%d %H:%M" if with_date else "%H:%M"
     utc = moment.astimezone(UTC).strftime("%H:%M UTC")
     if ctx.timezone is None:
         return moment.astimezone(UTC).strftime(fmt) + " UTC"
@@ -238,7 +238,7 @@ def clock_caption(ctx: PageContext) -> None:
 
 
 def simulated_banner(what: str = "Some of the data on this page") -> None:
-    st.warning(f"**SIMULATED** — {what} comes from the race simulator, not from real runners.", icon="🧪")
+    st.warning(f"**SIMULATED** — {what} comes from the race simulator, not from real runners.", icon=":material/science:")
 
 
 def no_race_yet(ctx: PageContext) -> bool:

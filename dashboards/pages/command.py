@@ -38,7 +38,7 @@ def _send_action(alert_id: str, action: str) -> None:
 def _freshness(ctx: common.PageContext) -> None:
     fresh = dd.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
     if fresh.stale:
-        st.error(f"### ⚠️ DATA MAY BE STALE\n{fresh.message}", icon="🚨")
+        st.error(f"### DATA MAY BE STALE\n{fresh.message}", icon=":material/warning:")
     else:
         st.caption(
             f"Data as of {common.local_time(ctx, fresh.last_ingest_utc or fresh.published_at_utc, with_date=True)} "
@@ -47,20 +47,21 @@ def _freshness(ctx: common.PageContext) -> None:
 
 
 def _kpis(kpis: dd.CommandKpis) -> None:
-    sim = " (SIMULATED)" if kpis.simulated else ""
+    st.subheader(f"Cramp reports{common.sim_suffix(kpis.simulated)}")
     row1 = st.columns(4)
-    row1[0].metric(f"Cramp reports, last 15 min{sim}", kpis.reports_last_15m, border=True,
+    row1[0].metric("Last 15 min", kpis.reports_last_15m, border=True,
                    help="Aid-station and finish-tent reports in the 15 minutes before the race clock, one per report_id.")
-    row1[1].metric(f"Cramp reports, last 60 min{sim}", kpis.reports_last_60m, border=True)
-    row1[2].metric(f"Cramp reports, total{sim}", kpis.reports_total, border=True)
+    row1[1].metric("Last 60 min", kpis.reports_last_60m, border=True)
+    row1[2].metric("Total", kpis.reports_total, border=True)
     ci = kpis.cases_per_1000_ci
     row1[3].metric(
-        f"Cases per 1000 starters{sim}", dd.format_number(kpis.cases_per_1000_starters, 1), border=True,
+        "Cases per 1000 starters", dd.format_number(kpis.cases_per_1000_starters, 1), border=True,
         help=(f"{kpis.cases} cases (runners with a report, plus reports without a bib) / {kpis.starters} starters"
               + (f"; Wilson 95% CI {ci[0]:.1f}–{ci[1]:.1f}" if ci else "")),
     )
     if ci:
         row1[3].caption(f"{kpis.cases} / {kpis.starters:,} starters · 95% CI {ci[0]:.1f}–{ci[1]:.1f}")
+    st.subheader("Runners")
     row2 = st.columns(4)
     row2[0].metric("Runners on course", dd.format_number(kpis.runners_on_course), border=True,
                    help="runner_status = on_course at the race clock (seen at a mat or started, not finished or stopped)")
@@ -75,7 +76,7 @@ def _kpis(kpis: dd.CommandKpis) -> None:
 def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
     now = dd.wbgt_now(heat, ctx.race_id, ctx.race_now_utc, ctx.settings.weather_stale_after_s)
     if now is None:
-        st.warning("WBGT unknown: no weather observation for this race yet.", icon="🌡️")
+        st.warning("WBGT unknown: no weather observation for this race yet.", icon=":material/thermostat:")
         return
     text_colour = "#111" if now.flag in ("white", "yellow") else "#fff"
     sim = " · SIMULATED" if now.simulated else ""
@@ -94,7 +95,7 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
         f"Estimated from air temperature and humidity, method `{now.method}` (docs/heat.md: no globe thermometer)."
     )
     if now.stale:
-        st.warning(f"Weather is stale: last observation {dd.format_age(now.age_s)} old.", icon="⏱️")
+        st.warning(f"Weather is stale: last observation {dd.format_age(now.age_s)} old.", icon=":material/schedule:")
     series = dd.wbgt_series(heat, ctx.race_id, ctx.race_now_utc)
     series = series.filter(pl.col("observed_at_utc") >= ctx.race_now_utc - CHART_WINDOW * 2)
     if series.height >= 2:
@@ -103,7 +104,8 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
             "wbgt_c", "wbgt_flag",
         )
         line = alt.Chart(data).mark_line(point=True, color="#333").encode(
-            x=alt.X("time:T", title="local time"), y=alt.Y("wbgt_c:Q", title="WBGT °C", scale=alt.Scale(zero=False)),
+            x=alt.X("time:T", title="local time", axis=alt.Axis(format="%H:%M")),
+            y=alt.Y("wbgt_c:Q", title="WBGT °C", scale=alt.Scale(zero=False)),
             tooltip=["time:T", alt.Tooltip("wbgt_c:Q", format=".1f"), "wbgt_flag:N"],
         )
         edges = pl.DataFrame({
@@ -117,7 +119,7 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
             color=alt.Color("flag:N", scale=alt.Scale(
                 domain=["green from", "yellow from", "red from", "black above"],
                 range=[dd.FLAG_COLOURS["green"], dd.FLAG_COLOURS["yellow"], dd.FLAG_COLOURS["red"], dd.FLAG_COLOURS["black"]],
-            ), legend=alt.Legend(title="ACSM flag", orient="bottom")),
+            ), legend=alt.Legend(title="ACSM flag")),
         )
         st.altair_chart((line + rules).properties(height=200, title="WBGT trend"), width="stretch")
 
@@ -136,7 +138,8 @@ def _load_chart(ctx: common.PageContext) -> None:
     )
     sim = common.sim_suffix(bool(recent["simulated"].any()))
     chart = alt.Chart(data).mark_bar(color="#c62828").encode(
-        x=alt.X("time:T", title="local time (15-min buckets)"), y=alt.Y("cases:Q", title="cramp cases"),
+        x=alt.X("time:T", title="local time (15-min buckets)", axis=alt.Axis(format="%H:%M")),
+        y=alt.Y("cases:Q", title="cramp cases"),
         tooltip=["time:T", "cases:Q", alt.Tooltip("runners:Q", title="runners passing stations")],
     )
     st.altair_chart(chart.properties(height=200, title=f"Cramp cases per 15 min, all stations{sim}"), width="stretch")
@@ -157,12 +160,12 @@ def _alerts(ctx: common.PageContext) -> None:
                    f"`{common.COMMAND_TOKEN_ENV}`).")
     sent = st.session_state.get("alert_actions_sent", {})
     for alert in alerts.iter_rows(named=True):
-        icon = {"critical": "🔴", "warning": "🟠", "info": "🔵"}.get(alert["severity"], "⚪")
+        colour = {"critical": "red", "warning": "orange", "info": "blue"}.get(alert["severity"], "gray")
         with st.container(border=True):
             cols = st.columns([6, 1.2, 1.2])
             sim = " · **SIMULATED**" if alert.get("simulated") else ""
             cols[0].markdown(
-                f"{icon} **{alert['severity'].upper()}** · {alert['rule']} · {alert['status']}{sim}  \n"
+                f":{colour}[**{alert['severity'].upper()}**] · {alert['rule']} · {alert['status']}{sim}  \n"
                 f"{alert['message']}  \n"
                 f"<small>opened {common.local_time(ctx, alert['opened_at_utc'])} · id `{alert['alert_id']}`"
                 + (f" · acknowledged by {alert['acknowledged_by']}" if alert.get("acknowledged_by") else "")
@@ -190,7 +193,7 @@ def _alerts(ctx: common.PageContext) -> None:
 @st.fragment(run_every=common.REFRESH_EVERY)
 def live() -> None:
     ctx = common.page_context()
-    st.title(f"⛑️ Medical command · {ctx.race_label}")
+    st.title(f"Medical command · {ctx.race_label}")
     if common.no_race_yet(ctx):
         return
     _freshness(ctx)

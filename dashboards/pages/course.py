@@ -39,7 +39,7 @@ def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
     data = view.filter(pl.col("rate_per_1000").is_not_null())
     base = alt.Chart(data).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
     bars = base.mark_rule(strokeWidth=2, color="#555").encode(
-        y=alt.Y("ci_low_per_1000:Q", title="cramp cases per 1000 runners who passed (95% CI)"), y2="ci_high_per_1000:Q"
+        y=alt.Y("ci_low_per_1000:Q", title="cases per 1000 passed (95% CI)"), y2="ci_high_per_1000:Q"
     )
     points = base.mark_circle(color="#c62828", opacity=0.9).encode(
         y="rate_per_1000:Q",
@@ -51,26 +51,21 @@ def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
     return (bars + points).properties(height=260)
 
 
-def _forecast_chart(view: pl.DataFrame) -> alt.Chart:
-    data = view.select("label", "km", "runners_approaching", "arrivals_next_30m", "arrivals_next_60m").unpivot(
-        index=["label", "km"], variable_name="what", value_name="runners"
-    ).with_columns(pl.col("what").replace({
-        "runners_approaching": "approaching now", "arrivals_next_30m": "arriving next 30 min",
-        "arrivals_next_60m": "arriving next 60 min",
-    }))
-    return alt.Chart(data).mark_bar(opacity=0.8).encode(
-        x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])),
-        xOffset="what:N",
-        y=alt.Y("runners:Q", title="runners"),
-        color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
-        tooltip=["label:N", "what:N", "runners:Q"],
-    ).properties(height=220)
+def _forecast_chart(view: pl.DataFrame) -> alt.LayerChart:
+    base = alt.Chart(view).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    tooltip = ["label:N", alt.Tooltip("runners_approaching:Q", title="approaching now"),
+               alt.Tooltip("arrivals_next_30m:Q", title="arriving next 30 min"),
+               alt.Tooltip("arrivals_next_60m:Q", title="arriving next 60 min")]
+    next_60 = base.mark_bar(size=10, color="#ef9a9a").encode(y=alt.Y("arrivals_next_60m:Q", title="runners"), tooltip=tooltip)
+    next_30 = base.mark_bar(size=10, color="#c62828").encode(y="arrivals_next_30m:Q", tooltip=tooltip)
+    now = base.mark_tick(color="#111", thickness=3, size=16).encode(y="runners_approaching:Q", tooltip=tooltip)
+    return (next_60 + next_30 + now).properties(height=220)
 
 
 def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
     base = alt.Chart(view).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
     interval = base.mark_rule(strokeWidth=6, opacity=0.35, color="#1565c0").encode(
-        y=alt.Y("expected_cramps_next_60m_lo:Q", title="expected cramps next 60 min (90% interval)"),
+        y=alt.Y("expected_cramps_next_60m_lo:Q", title="expected cramps, 60 min"),
         y2="expected_cramps_next_60m_hi:Q",
     )
     mean = base.mark_tick(color="#0d47a1", thickness=3).encode(
@@ -78,13 +73,13 @@ def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
         tooltip=["label:N", alt.Tooltip("expected_cramps_next_60m:Q", format=".2f"),
                  "expected_cramps_next_60m_lo:Q", "expected_cramps_next_60m_hi:Q"],
     )
-    return (interval + mean).properties(height=200)
+    return (interval + mean).properties(height=220)
 
 
 @st.fragment(run_every=common.REFRESH_EVERY)
 def live() -> None:
     ctx = common.page_context()
-    st.title(f"🗺️ Course · {ctx.race_label}")
+    st.title(f"Course · {ctx.race_label}")
     if common.no_race_yet(ctx):
         return
     common.clock_caption(ctx)
@@ -108,9 +103,13 @@ def live() -> None:
     if "arrivals_next_30m" in view.columns and "runners_approaching" in view.columns:
         st.subheader("Runners approaching and arriving")
         st.altair_chart(_forecast_chart(view), width="stretch")
-        st.caption("Forecast = projection from each runner's latest pace (transforms/forecast.py), not a measurement.")
+        st.caption("Bars: runners arriving within 60 min (light) and 30 min (dark); black tick: runners between the "
+                   "previous station and this one now. Forecast = projection from each runner's latest pace "
+                   "(transforms/forecast.py), not a measurement.")
     if "expected_cramps_next_60m" in view.columns:
+        st.subheader("Expected cramp presentations, next 60 min")
         st.altair_chart(_expected_chart(view), width="stretch")
+        st.caption("Tick: expected count from the hazard model for the runners arriving; bar: Poisson 90% interval.")
     has_beds = "beds" in view.columns and view["beds"].is_not_null().any()
     shown = view if has_beds else view.drop("beds", strict=False)
     if has_beds:

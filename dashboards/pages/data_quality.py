@@ -19,7 +19,7 @@ QUARANTINE_ROWS_SHOWN = 500
 @st.fragment(run_every=common.REFRESH_EVERY)
 def live() -> None:
     ctx = common.page_context()
-    st.title("🧾 Data quality")
+    st.title("Data quality")
     fresh = dd.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
     backlog = landing_backlog(ctx.settings)
     cols = st.columns(3)
@@ -29,7 +29,7 @@ def live() -> None:
     quarantine = ctx.snapshots.table("quarantine")
     cols[2].metric("Quarantined rows", 0 if quarantine is None else quarantine.height, border=True)
     if fresh.stale:
-        st.error(f"⚠️ {fresh.message}")
+        st.error(fresh.message, icon=":material/warning:")
     else:
         st.caption(fresh.message)
 
@@ -39,9 +39,13 @@ def live() -> None:
         feeds = dd.feed_freshness(ctx.snapshots.table("passings"), ctx.snapshots.table("cramp_reports"),
                                   ctx.snapshots.table("weather_observations"), ctx.race_id, ctx.race_now_utc,
                                   ctx.wall_now_utc)
-        st.dataframe(feeds, hide_index=True, key="feeds", column_config={
-            "age_on_race_clock_s": st.column_config.NumberColumn("age on race clock (s)", format="%.0f"),
-            "age_on_wall_clock_s": st.column_config.NumberColumn("age on wall clock (s)", format="%.0f"),
+        readable = feeds.with_columns(
+            pl.col(c).map_elements(dd.format_age, return_dtype=pl.String).alias(c.removesuffix("_s").replace("_", " "))
+            for c in ("age_on_race_clock_s", "age_on_wall_clock_s")
+        )
+        st.dataframe(readable, hide_index=True, key="feeds", column_config={
+            "age_on_race_clock_s": st.column_config.NumberColumn("race clock age (s)", format="%.0f"),
+            "age_on_wall_clock_s": st.column_config.NumberColumn("wall clock age (s)", format="%.0f"),
         })
     components = []
     for component in ("ingest", "weather_feed"):
@@ -59,7 +63,7 @@ def live() -> None:
         return
     st.dataframe(dd.quarantine_summary(quarantine), hide_index=True, key="quarantine-summary")
     rows = quarantine.sort("landed_at_utc", descending=True).head(QUARANTINE_ROWS_SHOWN)
-    st.dataframe(rows.select("landed_at_utc", "source", "column", "check", "message", "batch_id", "record"),
+    st.dataframe(rows.select("message", "check", "column", "source", "landed_at_utc", "batch_id", "record"),
                  hide_index=True, key="quarantine-rows")
     if quarantine.height > QUARANTINE_ROWS_SHOWN:
         st.caption(f"Newest {QUARANTINE_ROWS_SHOWN} of {quarantine.height} rows; all are in `racecramp sql`.")

@@ -80,7 +80,7 @@ def _section(ctx: common.PageContext, title: str, mart: str, keys: tuple[str, ..
 @st.fragment(run_every=common.REFRESH_EVERY)
 def live() -> None:
     ctx = common.page_context()
-    st.title(f"📊 Rates · {ctx.race_label}")
+    st.title(f"Rates · {ctx.race_label}")
     if common.no_race_yet(ctx):
         return
     common.clock_caption(ctx)

@@ -11,14 +11,14 @@ start = common.page_context()
 common.race_picker(start)
 
 STATUS_TEXT = {
-    "not_started": "⚪ Not seen yet",
-    "on_course": "🏃 On course",
-    "finished": "🏁 Finished",
-    "dnf": "🛑 DNF / transported",
-    "in_medical": "⛑️ In medical (being treated)",
+    "not_started": ":material/hourglass_empty: Not seen yet",
+    "on_course": ":material/directions_run: On course",
+    "finished": ":material/sports_score: Finished",
+    "dnf": ":material/block: DNF / transported",
+    "in_medical": ":material/medical_services: In medical (being treated)",
 }
 
-st.title(f"🔎 Runner lookup · {start.race_label}")
+st.title(f"Runner lookup · {start.race_label}")
 bib = st.text_input("Bib", key="bib", placeholder="e.g. 12345", max_chars=16)
 
 
@@ -42,14 +42,14 @@ def live() -> None:
         st.warning(f"Bib {wanted.strip()!r} is not among the participants of {ctx.race_id}.")
         return
     s = view.status
-    if s.get("simulated"):
-        common.simulated_banner("This runner")
+    if s.get("simulated") or dd.any_simulated(view.reports):
+        common.simulated_banner("This runner's data")
     st.header(f"Bib {s['bib']}: {STATUS_TEXT.get(s['status'], s['status'])}")
     cols = st.columns(4)
     cols[0].metric("Status", s["status"], border=True)
-    last_seen = f"{s['last_point_id']} ({s['last_km']:.1f} km)" if s.get("last_point_id") else "—"
-    cols[1].metric("Last seen", last_seen, border=True, help="latest timing mat passed")
-    cols[1].caption(f"at {common.local_time(ctx, s.get('last_passed_at_utc'))}")
+    cols[1].metric("Last seen", s.get("last_point_id") or "—", border=True, help="latest timing mat passed")
+    if s.get("last_point_id"):
+        cols[1].caption(f"{s['last_km']:.1f} km at {common.local_time(ctx, s.get('last_passed_at_utc'))}")
     projected = s.get("projected_km_now")
     cols[2].metric("Projected position now", "—" if projected is None else f"{projected:.1f} km", border=True,
                    help="last km + time since / latest segment pace; for a runner in medical or DNF, where the report was made")

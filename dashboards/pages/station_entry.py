@@ -89,7 +89,7 @@ def _send(ctx: common.PageContext, token: str, station: dict, fields: dict) -> N
 st.markdown(BIG_TARGETS_CSS, unsafe_allow_html=True)
 ctx = common.page_context()
 cfg = ctx.settings
-st.title("📝 Station entry")
+st.title("Station entry")
 if common.no_race_yet(ctx):
     st.stop()
 token = st.session_state.get("station_token")
@@ -119,10 +119,10 @@ if last is not None:
         repeated = last["repeated"] or last["report_id"] in [str(x) for x in (answer.body or {}).get("already_received", [])]
         note = (" (this tap re-sent the same report; stored once). For another runner tap **Next runner**."
                 if repeated else "")
-        st.success(f"### ✅ Report stored\nReport id `{last['report_id']}`{note}", icon="✅")
+        st.success(f"### Report stored\nReport id `{last['report_id']}`{note}", icon=":material/check_circle:")
         st.button("Next runner", on_click=_next_runner, type="primary", width="stretch", key="next-runner")
     else:
-        st.error(f"### ❌ Not stored yet\n{answer.error}\n\nTap **Send report** again: the same report id is re-sent, "
+        st.error(f"### Not stored yet\n{answer.error}\n\nTap **Send report** again: the same report id is re-sent, "
                  "so it is stored once.")
     if last["replay"]:
         st.caption(f"Replay: time-stamped on the race clock ({common.local_time(ctx, last['reported_at_utc'])}).")

@@ -285,6 +285,13 @@ def build_demo_race(settings: Settings, now_utc: datetime, runners: int | None =
     import_race(settings, DATA / "races" / f"{RACE}.toml")
     import_results(settings, DATA / RACE / "results.csv", RACE)
     import_weather(settings, DATA / "weather" / "boston_hourly.csv", RACE)
+    # One report typed with an impossible km, so the quarantine has something to show.
+    bad = {"report_id": "00000000-0000-4000-8000-0000000000aa", "race_id": RACE, "source": "aid_station",
+           "simulated": True, "point_id": "aid-20mi", "km": 320.187, "bib": "1017",
+           "reported_at_utc": (now_utc - timedelta(minutes=3)).isoformat(), "muscle_group": "calf",
+           "severity": "mild", "treatment": "stretch_massage", "disposition": None, "entered_by": "aid-20mi"}
+    landing.append_records(settings.landing_dir, "reports", [bad], source="tablet-aid-20mi")
+    ingest_now(settings)
     snaps = Snapshots(settings.snapshot_dir)
     participants = snaps.table("participants")
     passings = snaps.table("passings")

@@ -17,7 +17,8 @@ def test_dnf_runner_shows_where_it_stopped_and_its_report(small):
     at = _lookup("109")
     assert at.header[0].value.startswith("Bib 109") and "DNF" in at.header[0].value
     assert metric(at, "Status").value == "dnf"
-    assert metric(at, "Last seen").value == "mat-half (21.1 km)"
+    assert metric(at, "Last seen").value == "mat-half"
+    assert any(c.value.startswith("21.1 km at") for c in at.caption)
     assert metric(at, "Projected position now").value == "24.1 km"  # where the report was made
     assert metric(at, "Cramp reports").value == "1"
     assert any("disposition **dnf**" in m.value for m in at.markdown)

@@ -103,7 +103,7 @@ def test_command_token_chooses_the_station_and_the_report_is_counted(small):
     reports = pl.read_parquet(small.snapshot_dir / "cramp_reports.parquet")
     assert reports.height >= 9
     # Stamped 16:40 on the race clock, so it is one of the reports of the last 15 minutes.
-    last_15 = int(metric(at, "Cramp reports, last 15 min").value)
+    last_15 = int(metric(at, "Last 15 min").value)
     assert last_15 >= 4 and report_id in _ids(reports)
 
 

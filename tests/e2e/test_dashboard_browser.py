@@ -1,0 +1,192 @@
+"""The dashboard in a real browser: Streamlit on a loopback port over the Boston 2017 demo snapshots.
+
+Debian Chromium driven by Playwright (executable_path; Playwright cannot download browsers
+here). Loads every page, checks the KPIs on screen equal dashboard_data's numbers for the
+same snapshots, double-taps "Send report" on the station page and finds one landed report,
+and saves a screenshot of each page to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "dashboards"))
+
+from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
+from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
+
+from racecramp import dashboard_data as dd  # noqa: E402
+from racecramp import landing  # noqa: E402
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+DESKTOP = {"width": 1440, "height": 1000}
+TABLET = {"width": 820, "height": 1180}
+STARTUP_TIMEOUT_S = 60
+RENDER_TIMEOUT_MS = 45_000
+MAX_SCREENSHOT_HEIGHT = 5000
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Boston 2017 at 13:30 local, published, with a station token and a running intake."""
+    root = tmp_path_factory.mktemp("e2e")
+    with race_env(root) as settings:
+        build_demo_race(settings, DEMO_NOW, hazard_scale=2.0)
+        with running_intake(settings):
+            yield settings
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo):
+    """`streamlit run dashboards/app.py` on a free loopback port; yields its base URL."""
+    port = free_port()
+    log = open(demo.data_dir / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
+        cwd=REPO, env={**os.environ, "RACECRAMP_COMMAND_TOKEN": "tok-command"}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: see {demo.data_dir / 'streamlit.log'}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser, url: str, viewport: dict):
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(RENDER_TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+def _screenshot(page, name: str) -> None:
+    """Grow the window to the page's content (Streamlit scrolls inside the app), let Vega draw, save."""
+    page.wait_for_load_state("networkidle")
+    height = page.evaluate(
+        "() => { const el = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+        " return el ? Math.ceil(el.getBoundingClientRect().height) + 120 : document.body.scrollHeight; }"
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, MAX_SCREENSHOT_HEIGHT))})
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def _metric_value(page, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
+    snaps = dd.Snapshots(demo.snapshot_dir)
+    now = dd.race_clock(snaps.table("cramp_reports"), snaps.table("passings"), datetime.now(UTC))
+    kpis = dd.command_kpis(snaps.table("cramp_reports"), snaps.table("participants"), snaps.table("runner_status"),
+                           RACE, now)
+    page = _page(browser, dashboard, DESKTOP)
+    page.get_by_text("Last 15 min").first.wait_for()
+    assert _metric_value(page, "Last 15 min") == str(kpis.reports_last_15m)
+    assert _metric_value(page, "Total") == str(kpis.reports_total)
+    assert _metric_value(page, "Runners on course") == f"{kpis.runners_on_course:,}"
+    assert _metric_value(page, "Finishers") == f"{kpis.finishers:,}"
+    assert page.get_by_text("FLAG · WBGT").first.is_visible()
+    assert page.get_by_text("SIMULATED").first.is_visible()
+    page.get_by_text("Open alerts").wait_for()
+    _screenshot(page, "command")
+    page.close()
+
+
+@pytest.mark.parametrize(("path", "wait_for", "name"), [
+    ("course", "Cramp rate by station", "course"),
+    ("rates", "By declared pace group", "rates"),
+    ("data-quality", "Landing backlog", "data_quality"),
+])
+def test_each_page_renders(demo, dashboard, browser, path, wait_for, name):
+    page = _page(browser, f"{dashboard}/{path}", DESKTOP)
+    page.get_by_text(wait_for).first.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _screenshot(page, name)
+    page.close()
+
+
+def test_runner_lookup_finds_a_reported_runner(demo, dashboard, browser):
+    status = dd.Snapshots(demo.snapshot_dir).table("runner_status")
+    bib = status.filter(status["report_count"] > 0).sort("bib")["bib"][0]
+    page = _page(browser, f"{dashboard}/runner", DESKTOP)
+    field = page.get_by_label("Bib")
+    field.fill(bib)
+    field.press("Enter")
+    page.get_by_text(f"Bib {bib}:").first.wait_for()
+    assert page.get_by_text("Reports", exact=True).first.is_visible()
+    _screenshot(page, "runner")
+    page.close()
+
+
+def test_station_double_tap_stores_one_report(demo, dashboard, browser):
+    def landed() -> list[dict]:
+        rows = []
+        for batch in landing.list_batches(demo.landing_dir, kinds=["reports"]):
+            records, _source, _at = landing.read_batch(batch)
+            rows.extend(records if isinstance(records, list) else records.to_dicts())
+        return rows
+
+    before = len(landed())
+    page = _page(browser, f"{dashboard}/station", TABLET)
+    page.get_by_label("Station token").fill("tok-aid16")
+    page.get_by_role("button", name="Open my station").click()
+    page.get_by_text("Aid mile 16").first.wait_for()
+    page.get_by_label("Bib (leave empty if the runner has none)").fill("4321")
+    page.get_by_role("button", name="Send report").dblclick()
+    page.get_by_text("Report stored").first.wait_for()
+    page.wait_for_timeout(2000)  # let a second request, if any, reach the intake
+    shown = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                      page.locator('[data-testid="stAlert"]').first.inner_text()).group(0)
+    new = landed()[before:]
+    assert [(r["report_id"], r["bib"], r["point_id"]) for r in new] == [(shown, "4321", "aid-16mi")]
+    _screenshot(page, "station_entry")
+    page.close()
