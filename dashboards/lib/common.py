@@ -200,7 +200,9 @@ def page_context(snapshots_override: dd.Snapshots | None = None) -> PageContext:
     race_now = None
     if race_id is not None:
         race_now = dd.race_clock(
-            dd.for_race(snaps.table("cramp_reports"), race_id), dd.for_race(snaps.table("passings"), race_id), wall
+            dd.for_race(snaps.table("cramp_reports", ("race_id", "reported_at_utc")), race_id),
+            dd.for_race(snaps.table("passings", ("race_id", "passed_at_utc")), race_id),
+            wall,
         )
     return PageContext(cfg, snaps, race_id, wall, race_now, tz, label)
 

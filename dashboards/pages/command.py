@@ -200,7 +200,8 @@ def live() -> None:
     common.clock_caption(ctx)
     snaps = ctx.snapshots
     kpis = dd.command_kpis(
-        snaps.table("cramp_reports"), snaps.table("participants"), snaps.table("runner_status"), ctx.race_id, ctx.race_now_utc
+        snaps.table("cramp_reports"), snaps.table("participants", dd.KPI_PARTICIPANT_COLUMNS),
+        snaps.table("runner_status", dd.KPI_STATUS_COLUMNS), ctx.race_id, ctx.race_now_utc,
     )
     if kpis.simulated:
         common.simulated_banner("Reports or runners on this page")

@@ -293,8 +293,9 @@ def build_demo_race(settings: Settings, now_utc: datetime, runners: int | None =
     landing.append_records(settings.landing_dir, "reports", [bad], source="tablet-aid-20mi")
     ingest_now(settings)
     snaps = Snapshots(settings.snapshot_dir)
-    participants = snaps.table("participants")
-    passings = snaps.table("passings")
+    # Snapshot row order is whatever DuckDB wrote; sort so replication and draws are reproducible.
+    participants = snaps.table("participants").sort("race_id", "bib")
+    passings = snaps.table("passings").sort("race_id", "bib", "km")
     if runners is not None:
         participants, passings = _replicate(participants, passings, runners)
     from racecramp.simulate.declared import synthesise_declared_finish
