@@ -121,7 +121,7 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
                 range=[dd.FLAG_COLOURS["green"], dd.FLAG_COLOURS["yellow"], dd.FLAG_COLOURS["red"], dd.FLAG_COLOURS["black"]],
             ), legend=alt.Legend(title="ACSM flag")),
         )
-        st.altair_chart((line + rules).properties(height=200, title="WBGT trend"), width="stretch")
+        st.altair_chart((line + rules).properties(title="WBGT trend"), width="stretch", height=220)
 
 
 def _load_chart(ctx: common.PageContext) -> None:
@@ -142,7 +142,7 @@ def _load_chart(ctx: common.PageContext) -> None:
         y=alt.Y("cases:Q", title="cramp cases"),
         tooltip=["time:T", "cases:Q", alt.Tooltip("runners:Q", title="runners passing stations")],
     )
-    st.altair_chart(chart.properties(height=200, title=f"Cramp cases per 15 min, all stations{sim}"), width="stretch")
+    st.altair_chart(chart.properties(title=f"Cramp cases per 15 min, all stations{sim}"), width="stretch", height=220)
 
 
 def _alerts(ctx: common.PageContext) -> None:

@@ -48,7 +48,7 @@ def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("rate_per_1000:Q", format=".1f"), alt.Tooltip("ci_low_per_1000:Q", format=".1f"),
                  alt.Tooltip("ci_high_per_1000:Q", format=".1f")],
     )
-    return (bars + points).properties(height=260)
+    return bars + points
 
 
 def _forecast_chart(view: pl.DataFrame) -> alt.LayerChart:
@@ -58,8 +58,10 @@ def _forecast_chart(view: pl.DataFrame) -> alt.LayerChart:
                alt.Tooltip("arrivals_next_60m:Q", title="arriving next 60 min")]
     next_60 = base.mark_bar(size=10, color="#ef9a9a").encode(y=alt.Y("arrivals_next_60m:Q", title="runners"), tooltip=tooltip)
     next_30 = base.mark_bar(size=10, color="#c62828").encode(y="arrivals_next_30m:Q", tooltip=tooltip)
-    now = base.mark_tick(color="#111", thickness=3, size=16).encode(y="runners_approaching:Q", tooltip=tooltip)
-    return (next_60 + next_30 + now).properties(height=220)
+    now = base.mark_tick(color="#111", thickness=3, size=16, orient="horizontal").encode(
+        y="runners_approaching:Q", tooltip=tooltip
+    )
+    return next_60 + next_30 + now
 
 
 def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
@@ -68,12 +70,12 @@ def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
         y=alt.Y("expected_cramps_next_60m_lo:Q", title="expected cramps, 60 min"),
         y2="expected_cramps_next_60m_hi:Q",
     )
-    mean = base.mark_tick(color="#0d47a1", thickness=3).encode(
+    mean = base.mark_tick(color="#0d47a1", thickness=3, size=14, orient="horizontal").encode(
         y="expected_cramps_next_60m:Q",
         tooltip=["label:N", alt.Tooltip("expected_cramps_next_60m:Q", format=".2f"),
                  "expected_cramps_next_60m_lo:Q", "expected_cramps_next_60m_hi:Q"],
     )
-    return (interval + mean).properties(height=220)
+    return interval + mean
 
 
 @st.fragment(run_every=common.REFRESH_EVERY)
@@ -99,16 +101,16 @@ def live() -> None:
             common.missing(table)
     if "rate_per_1000" in view.columns:
         st.subheader(f"Cramp rate by station{common.sim_suffix(simulated)}")
-        st.altair_chart(_rate_chart(view), width="stretch")
+        st.altair_chart(_rate_chart(view), width="stretch", height=280)
     if "arrivals_next_30m" in view.columns and "runners_approaching" in view.columns:
         st.subheader("Runners approaching and arriving")
-        st.altair_chart(_forecast_chart(view), width="stretch")
+        st.altair_chart(_forecast_chart(view), width="stretch", height=240)
         st.caption("Bars: runners arriving within 60 min (light) and 30 min (dark); black tick: runners between the "
                    "previous station and this one now. Forecast = projection from each runner's latest pace "
                    "(transforms/forecast.py), not a measurement.")
     if "expected_cramps_next_60m" in view.columns:
         st.subheader("Expected cramp presentations, next 60 min")
-        st.altair_chart(_expected_chart(view), width="stretch")
+        st.altair_chart(_expected_chart(view), width="stretch", height=240)
         st.caption("Tick: expected count from the hazard model for the runners arriving; bar: Poisson 90% interval.")
     has_beds = "beds" in view.columns and view["beds"].is_not_null().any()
     shown = view if has_beds else view.drop("beds", strict=False)

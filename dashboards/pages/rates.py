@@ -23,6 +23,12 @@ TAIL_LABELS = {
     "simulated": st.column_config.CheckboxColumn("SIMULATED"),
 }
 
+# Groups with a smaller denominator stay in the table but not on the chart: a CI spanning
+# hundreds per 1000 would squash every other group against the axis.
+MIN_CHART_DENOMINATOR = 20
+CHART_ROW_PX = 34
+CHART_AXIS_PX = 60
+
 # (title, mart, key columns, grouping, category column shown on the chart, sort column)
 SECTIONS = (
     ("By distance (course segment between timing mats)", "cramp_rate_by_distance",
@@ -50,9 +56,7 @@ def _chart(table: pl.DataFrame, category: str, order: list[str]) -> alt.LayerCha
     labels = base.mark_text(align="left", dx=8, dy=-8, fontSize=11, color="#333").encode(
         x="rate_per_1000:Q", text=alt.Text("label:N")
     )
-    return (ci + point + labels.transform_calculate(label="datum.cases + ' / ' + datum.runners")).properties(
-        height=max(120, 28 * data.height)
-    )
+    return ci + point + labels.transform_calculate(label="datum.cases + ' / ' + datum.runners")
 
 
 def _section(ctx: common.PageContext, title: str, mart: str, keys: tuple[str, ...], grouping: str | None,
@@ -71,10 +75,15 @@ def _section(ctx: common.PageContext, title: str, mart: str, keys: tuple[str, ..
         st.info("No rows yet for this race.")
         return
     shown = table.with_columns((pl.col("sex") + " " + pl.col("age_band")).alias("group")) if category == "group" else table
-    st.altair_chart(_chart(shown, category, shown[category].to_list()), width="stretch")
+    charted = shown.filter(pl.col("runners") >= MIN_CHART_DENOMINATOR)
+    if charted.height:
+        st.altair_chart(_chart(charted, category, charted[category].to_list()), width="stretch",
+                        height=CHART_ROW_PX * charted.height + CHART_AXIS_PX)
     st.dataframe(table, hide_index=True, column_config=TAIL_LABELS, key=f"rates-{mart}-{grouping or ''}")
     kinds = table["denominator_kind"].unique().to_list()
-    st.caption(f"Denominator: {', '.join(kinds)}. Rows with fewer than 5 cases are flagged; read their CI, not the point.")
+    st.caption(f"Denominator: {', '.join(kinds)}. Rows with fewer than 5 cases are flagged; read their CI, not the "
+               f"point. The chart leaves out groups with fewer than {MIN_CHART_DENOMINATOR} in the denominator "
+               "(their intervals span most of the axis); the table has every group.")
 
 
 @st.fragment(run_every=common.REFRESH_EVERY)
