@@ -132,6 +132,7 @@ def main() -> None:
     rows = "\n".join(
         f"| {name} | {r['median']:.0f} | {r['p95']:.0f} | {r['min']:.0f} | {r['max']:.0f} |" for name, r in results.items()
     )
+    load = os.getloadavg()[0]
     worst = max(r["median"] for name, r in results.items() if name.startswith("app"))
     verdict = "within" if worst <= TARGET_MS else "OVER"
     text = f"""{SECTION}
@@ -159,7 +160,8 @@ Parquet files again (the first refresh after an ingest); "warm" hits the read ca
 ```
 
 **Result** ({datetime.now(UTC):%Y-%m}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},
-streamlit {streamlit.__version__}, polars {polars.__version__}); milliseconds:
+streamlit {streamlit.__version__}, polars {polars.__version__}; load average {load:.1f} when the runs ended,
+the machine being shared with other work); milliseconds:
 
 | | median | p95 | min | max |
 |---|---:|---:|---:|---:|
