@@ -221,9 +221,6 @@ def _print_query(con, query: str, as_csv: bool) -> None:
         console.print(f"[dim]{frame.height} rows; first 200 shown (use --csv for all)[/dim]")
 
 
-if __name__ == "__main__":
-    app()
-
 
 @app.command()
 def intake():
@@ -281,3 +278,7 @@ def status():
     if feed:
         table.add_row("weather feed", "ok" if feed.get("ok") else f"[red]failing[/red]: {'; '.join(feed.get('errors', []))}")
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -57,7 +57,12 @@ def write_snapshot(frame: pl.DataFrame, path: Path) -> None:
 def _copy_table(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
+    # UUID and JSON become plain text so every Parquet reader sees strings, not binary
+    columns = con.sql(f"DESCRIBE {table}").fetchall()
+    select = ", ".join(
+        f'CAST("{name}" AS VARCHAR) AS "{name}"' if dtype in ("UUID", "JSON") else f'"{name}"' for name, dtype, *_ in columns
+    )
+    con.execute(f"COPY (SELECT {select} FROM {table}) TO '{tmp}' (FORMAT parquet)")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
