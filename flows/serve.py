@@ -80,8 +80,47 @@ def crash_orphaned_runs() -> int:
     return len(runs)
 
 
+def wait_for_api(poll_s: float = 1.0) -> None:
+    """Block until the Prefect API answers (it may be restarting)."""
+    import os
+    import time
+
+    import httpx
+
+    url = os.environ["PREFECT_API_URL"].rstrip("/") + "/health"
+    while True:
+        try:
+            healthy = httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            healthy = False  # not up yet: the landing zone holds the data meanwhile
+        if healthy:
+            return
+        time.sleep(poll_s)
+
+
+def main() -> None:
+    """Serve forever; when the Prefect server goes away, wait for it and serve again.
+
+    Data keeps landing while Prefect is down (the intake does not depend on it); the next
+    ingest run after the server is back drains everything pending.
+    """
+    import logging
+    import time
+
+    log = logging.getLogger("racecramp.serve")
+    settings = load_settings()
+    while True:
+        wait_for_api()
+        try:
+            orphaned = crash_orphaned_runs()
+            if orphaned:
+                log.warning("marked %d orphaned flow run(s) as crashed", orphaned)
+            serve(*build_deployments(settings))
+            return
+        except Exception:
+            log.exception("serve() stopped (Prefect server unreachable?); waiting for the API and serving again")
+            time.sleep(2.0)
+
+
 if __name__ == "__main__":
-    orphaned = crash_orphaned_runs()
-    if orphaned:
-        print(f"marked {orphaned} orphaned flow run(s) as crashed")
-    serve(*build_deployments(load_settings()))
+    main()

@@ -242,7 +242,7 @@ def serve(no_dashboard: bool = typer.Option(False, "--no-dashboard", help="do no
     for name, url in stack.urls().items():
         console.print(f"  {name:10s} {url}")
     console.print(f"logs in {Path(settings.data_dir) / 'logs'}; Ctrl-C to stop")
-    code = services.run_forever(stack, on_exit=lambda msg: err_console.print(f"[red]{msg}[/red]"))
+    code = services.run_forever(stack, on_event=lambda msg: err_console.print(f"[yellow]{msg}[/yellow]"))
     console.print("stopped")
     raise typer.Exit(code)
 

@@ -170,8 +170,9 @@ def stop_stack(stack: Stack, timeout_s: float = 15.0) -> None:
             c.process.wait()
 
 
-def run_forever(stack: Stack, on_exit=None) -> int:
-    """Block until Ctrl-C / SIGTERM or a child dies; then stop everything."""
+def run_forever(stack: Stack, on_event=None, restart_delay_s: float = 2.0) -> int:
+    """Supervise until Ctrl-C / SIGTERM: a child that dies is restarted (and reported);
+    then stop everything."""
     stopping = {"signal": None}
 
     def handler(signum, frame):
@@ -179,17 +180,20 @@ def run_forever(stack: Stack, on_exit=None) -> int:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    code = 0
     while stopping["signal"] is None:
-        dead = [c for c in stack.children if c.process is not None and c.process.poll() is not None]
-        if dead:
-            code = 1
-            if on_exit:
-                on_exit(f"{dead[0].name} exited with code {dead[0].process.returncode}; see {dead[0].log_path}")
-            break
+        for c in stack.children:
+            if c.process is not None and c.process.poll() is not None and stopping["signal"] is None:
+                if on_event:
+                    on_event(f"{c.name} exited with code {c.process.returncode}; restarting (log: {c.log_path})")
+                time.sleep(restart_delay_s)
+                try:
+                    restart_child(stack, c.name)
+                except (RuntimeError, TimeoutError) as exc:
+                    if on_event:
+                        on_event(f"{c.name} did not come back: {exc}; will retry")
         time.sleep(0.5)
     stop_stack(stack)
-    return code
+    return 0
 
 
 def component_health(settings: Settings) -> dict[str, str]:

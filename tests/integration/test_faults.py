@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,6 @@ import pytest
 
 from racecramp import services
 from racecramp.imports import import_race
-from racecramp.live import read_status
 from racecramp.publish import read_manifest, read_snapshot
 
 from paths import DATA
@@ -38,7 +38,7 @@ def stack(stack_settings):
 def _report(i: int) -> dict:
     return {"report_id": str(uuid.uuid4()), "race_id": "boston-2017", "source": "aid_station", "point_id": "aid-23mi",
             "km": 37.015, "bib": str(3000 + i), "reported_at_utc": (START + timedelta(minutes=150, seconds=i)).isoformat(),
-            "disposition": "returned_to_race"}
+            "muscle_group": "calf", "severity": "mild", "treatment": "stretch_massage", "disposition": "returned_to_race"}
 
 
 def _post_reports(settings, reports: list[dict]) -> list[str]:
@@ -105,14 +105,22 @@ def test_kill_9_of_serve_during_an_ingest_then_restart_gives_exact_counts(stack)
             response = client.post("/v1/passings", json={"passings": passings[i:i + 5000]},
                                    headers={"Authorization": f"Bearer {TOKENS['feed:timing']}"})
             assert response.status_code == 202, response.text
-    # wait until an ingest is under way, then kill the whole serve process group
+    # wait until the ingest holds the single-writer lock (a merge is under way), then kill -9
+    # the whole serve process group in the middle of it
+    lock_path = settings.warehouse_path.with_suffix(".writer.lock")
     deadline = time.monotonic() + 120
-    start_status = read_status(settings, "ingest")
-    while time.monotonic() < deadline:
-        manifest = read_manifest(settings.snapshot_dir) or {}
-        if manifest.get("counts", {}).get("passings", 0) > before or read_status(settings, "ingest") != start_status:
-            break
-        time.sleep(0.05)
+    caught_mid_ingest = False
+    while time.monotonic() < deadline and not caught_mid_ingest:
+        if lock_path.exists():
+            with open(lock_path) as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    caught_mid_ingest = True
+                    break
+        time.sleep(0.01)
+    assert caught_mid_ingest, "no ingest took the writer lock within 120 s"
     services.kill_child(stack, "flows")
     services.restart_child(stack, "flows")
     deadline = time.monotonic() + 180
