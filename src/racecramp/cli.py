@@ -280,5 +280,17 @@ def status():
     console.print(table)
 
 
+
+@app.command()
+def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="start the stack after loading")):
+    """Load Boston 2017 and 2018 with SIMULATED cramps, publish the marts, start the stack."""
+    from racecramp.demo import load_demo
+
+    settings = _settings()
+    load_demo(settings, say=console.print)
+    if serve_after:
+        serve(no_dashboard=False)
+
+
 if __name__ == "__main__":
     app()
