@@ -119,30 +119,27 @@ def table_frame(con: duckdb.DuckDBPyConnection, table: str, where: str = "", par
     return query(con, sql, params)
 
 
-def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: tuple[str, ...]) -> int:
-    """Insert rows, replacing any row with the same natural key; returns rows written."""
+def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.DataFrame) -> int:
+    """`verb` (INSERT or INSERT OR REPLACE) the frame's rows into `table` by column name."""
     if frame.height == 0:
         return 0
-    frame = frame.unique(subset=list(keys), keep="last", maintain_order=True)
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    con.register("_upsert_frame", frame.to_arrow())
+    con.register("_insert_frame", frame.to_arrow())
     try:
-        con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _upsert_frame")
+        con.execute(f"{verb} INTO {table} ({cols}) SELECT {cols} FROM _insert_frame")
     finally:
-        con.unregister("_upsert_frame")
+        con.unregister("_insert_frame")
     return frame.height
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: tuple[str, ...]) -> int:
+    """Insert rows, replacing any row with the same natural key; returns rows written."""
+    return _insert(con, "INSERT OR REPLACE", table, frame.unique(subset=list(keys), keep="last", maintain_order=True))
 
 
 def append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    if frame.height == 0:
-        return 0
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
-    con.register("_append_frame", frame.to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _append_frame")
-    finally:
-        con.unregister("_append_frame")
-    return frame.height
+    """Append rows (raw records, quarantine); returns rows written."""
+    return _insert(con, "INSERT", table, frame)
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
