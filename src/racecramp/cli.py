@@ -292,5 +292,23 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
         serve(no_dashboard=False)
 
 
+def _register_plugins() -> None:
+    """Commands that live beside their feature: report/close-race (racecramp.report.cli)
+    and season (racecramp.season.cli). Each module has `register(app, settings_fn)`."""
+    import importlib
+
+    for name in ("racecramp.report.cli", "racecramp.season.cli"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app, _settings)
+
+
+_register_plugins()
+
+
 if __name__ == "__main__":
     app()
