@@ -252,6 +252,26 @@ def test_too_many_records_in_one_request_is_413(client, intake_settings, kit):
     assert kit.landed(intake_settings.landing_dir) == []
 
 
+def test_start_list_lands_for_the_timing_feed(client, intake_settings, kit):
+    roster = {"participants": [{"race_id": "boston-2017", "bib": 101, "sex": "F", "age": 34}, {"race_id": "boston-2017", "bib": "102"}]}
+    response = client.post("/v1/participants", json=roster, headers=kit.bearer("feed:timing"))
+    assert response.status_code == 202 and response.json()["accepted"] == 2
+    records = kit.landed_records(kit.landed(intake_settings.landing_dir, "participants")[0])
+    assert [(r["bib"], r["sex"], r["age"], r["finished"]) for r in records] == [("101", "F", 34, False), ("102", None, None, False)]
+
+
+def test_start_list_for_an_unknown_race_or_with_bad_age_is_422_and_lands_nothing(client, intake_settings, kit):
+    unknown = {"participants": [{"race_id": "boston-2017", "bib": "1"}, {"race_id": "nyc-2017", "bib": "2"}]}
+    response = client.post("/v1/participants", json=unknown, headers=kit.bearer("feed:timing"))
+    assert response.status_code == 422 and [p["field"] for p in response.json()["detail"]] == ["participants[1].race_id"]
+    too_young = {"participants": [{"race_id": "boston-2017", "bib": "1", "age": 4}]}
+    response = client.post("/v1/participants", json=too_young, headers=kit.bearer("feed:timing"))
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "participants[0].age"
+    response = client.post("/v1/participants", json={"participants": [{"race_id": "boston-2017", "bib": "1"}]}, headers=kit.bearer("station:aid-05mi"))
+    assert response.status_code == 403
+    assert kit.landed(intake_settings.landing_dir) == []
+
+
 WEATHER = {"source": "open-meteo", "location": "Hopkinton", "observed_at_utc": "2017-04-17T14:00:00Z", "temp_c": 21.5}
 
 
@@ -410,7 +430,7 @@ def test_health_reports_landing_and_course(client, tmp_path, kit):
 
 def test_openapi_docs_describe_every_endpoint(client):
     spec = client.get("/openapi.json").json()
-    paths = {"/v1/reports", "/v1/passings", "/v1/weather", "/v1/survey", "/v1/alerts/{alert_id}/actions", "/v1/health"}
+    paths = {"/v1/reports", "/v1/participants", "/v1/passings", "/v1/weather", "/v1/survey", "/v1/alerts/{alert_id}/actions", "/v1/health"}
     assert paths <= set(spec["paths"])
     report_schema = spec["components"]["schemas"]["ReportIn"]
     assert "report_id" in report_schema["required"] and "km" in report_schema["properties"]

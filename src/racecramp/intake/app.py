@@ -42,6 +42,8 @@ from racecramp.intake.idempotency import IdempotencyIndex, payload_sha256, reque
 from racecramp.intake.models import (
     ALERT_ACTION,
     MAX_BATCH_RECORDS,
+    PARTICIPANT_BATCH,
+    PARTICIPANTS,
     PASSING_BATCH,
     PASSINGS,
     REPORT,
@@ -423,6 +425,30 @@ class Intake:
         self.notify("passings", batch)
         return BatchAccepted(accepted=len(records), batch_id=batch.batch_id)
 
+    def post_participants(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
+        auth.require(principal, "participants")
+        data = _parse_json(body)
+        if not isinstance(data, dict):
+            raise _unprocessable([_problem(("body",), 'expected a JSON object {"participants": [...]}', "model_type")])
+        _too_many("participants", data.get("participants"))
+        participants = _validate(PARTICIPANT_BATCH, data).participants
+        records = PARTICIPANTS.dump_python(participants, mode="json")
+        course = self.course()
+        problems = []
+        for i, rec in enumerate(records):
+            if rec["race_id"] not in course.distance_km:
+                known = ", ".join(course.race_ids()) or "none"
+                problems.append(
+                    _problem(("body", "participants", i, "race_id"), f"no such race in the published course (known: {known})", "race_unknown", rec["race_id"])
+                )
+            if len(problems) >= 100:
+                break
+        if problems:
+            raise _unprocessable(problems)
+        batch = self.land("participants", records, principal)
+        self.notify("participants", batch)
+        return BatchAccepted(accepted=len(records), batch_id=batch.batch_id)
+
     def post_weather(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
         auth.require(principal, "weather")
         data = _parse_json(body)
@@ -670,6 +696,14 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
     def post_passings(who: auth.Principal = Depends(principal), raw: bytes = Depends(body)) -> BatchAccepted:
         """Timing passings, {"passings": [...]}; km may be omitted (the point's km is used)."""
         return forbidden(lambda: intake.post_passings(who, raw))
+
+    @app.post(
+        "/v1/participants", status_code=202, response_model=BatchAccepted, tags=["intake"],
+        responses={**_ERRORS, **_COURSE_ERRORS}, openapi_extra=_json_body(REQUEST_MODELS[4]),
+    )
+    def post_participants(who: auth.Principal = Depends(principal), raw: bytes = Depends(body)) -> BatchAccepted:
+        """The start list, {"participants": [...]} (timing feed or command). Sending a runner again replaces the row."""
+        return forbidden(lambda: intake.post_participants(who, raw))
 
     @app.post(
         "/v1/weather", status_code=202, response_model=BatchAccepted, tags=["intake"],

@@ -3,7 +3,7 @@
 Principals are the keys of `Settings.token_hashes`:
 
     station:<point_id>   an aid station or tent; may post reports for its own point_id only
-    feed:timing          the timing system; posts passings
+    feed:timing          the timing system; posts the start list (participants) and passings
     feed:weather         a weather feed; posts observations
     feed:survey          uploads the post-race survey CSV
     command              the medical director: every endpoint, any station, alert actions
@@ -25,6 +25,7 @@ FEED_SURVEY = "feed:survey"
 ENDPOINT_PRINCIPALS = {
     "reports": "station:<point_id>",
     "passings": FEED_TIMING,
+    "participants": FEED_TIMING,
     "weather": FEED_WEATHER,
     "survey": FEED_SURVEY,
     "alert_actions": COMMAND,

@@ -24,7 +24,7 @@ from pydantic import (
     TypeAdapter,
 )
 
-from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, ReportSource, Severity
+from racecramp.domain import MUSCLE_GROUPS, SEXES, TREATMENTS, Disposition, ReportSource, Severity
 
 # The most records one request may carry; larger batches get 413 (split them).
 MAX_BATCH_RECORDS = 10_000
@@ -130,6 +130,34 @@ class PassingBatch(_Strict):
     passings: list[PassingIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
 
 
+EXAMPLE_PARTICIPANT = {"race_id": "boston-2017", "bib": "8123", "sex": "F", "age": 34, "wave": 2, "declared_finish_s": 12600.0}
+
+
+class ParticipantIn(_Strict):
+    """A runner on the start list (participants); the roster is sent before the start."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PARTICIPANT]})
+
+    race_id: RaceId
+    bib: Bib
+    sex: Literal[SEXES] | None = None  # type: ignore[valid-type]
+    age: Annotated[int, Field(strict=True, ge=10, le=100)] | None = None
+    wave: Annotated[int, Field(strict=True, ge=0)] | None = Field(default=None, description="derived from the race's bib ranges when omitted")
+    declared_finish_s: Annotated[float, Field(strict=True, ge=3600, le=12 * 3600, allow_inf_nan=False)] | None = Field(
+        default=None, description="the runner's declared (target) finish time"
+    )
+    declared_is_synthetic: Flag = Field(default=False, description="true when declared_finish_s was synthesised, not declared")
+    finished: Flag = Field(default=False, description="false on a start list; a results feed may send true")
+    official_time_s: Annotated[float, Field(strict=True, ge=3600, le=12 * 3600, allow_inf_nan=False)] | None = None
+    simulated: Flag = False
+
+
+class ParticipantBatch(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"participants": [EXAMPLE_PARTICIPANT]}]})
+
+    participants: list[ParticipantIn] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
+
+
 class WeatherIn(_Strict):
     """One weather observation (weather_observations)."""
 
@@ -219,6 +247,8 @@ REPORT = TypeAdapter(ReportIn)
 REPORT_BATCH = TypeAdapter(ReportBatch)
 PASSING_BATCH = TypeAdapter(PassingBatch)
 PASSINGS = TypeAdapter(list[PassingIn])
+PARTICIPANT_BATCH = TypeAdapter(ParticipantBatch)
+PARTICIPANTS = TypeAdapter(list[ParticipantIn])
 WEATHER = TypeAdapter(WeatherIn)
 WEATHER_BATCH = TypeAdapter(WeatherBatch)
 WEATHERS = TypeAdapter(list[WeatherIn])
@@ -226,4 +256,4 @@ REPORTS = TypeAdapter(list[ReportIn])
 ALERT_ACTION = TypeAdapter(AlertActionIn)
 
 # Request-body schemas the app documents itself (it reads bodies itself to bound their size).
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn, ParticipantBatch)
