@@ -33,6 +33,7 @@ KINDS = (
     "reports",
     "survey",
     "alert_actions",
+    "race_closures",
 )
 
 TMP_SUFFIX = ".tmp"

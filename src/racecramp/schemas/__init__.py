@@ -63,6 +63,9 @@ COLUMNS: dict[str, dict[str, pl.DataType]] = {
         "race_id": pl.String, "point_id": pl.String, "kind": pl.String, "km": pl.Float64,
         "label": pl.String, "beds": pl.Int32, "position_source": pl.String,
     },
+    "race_closures": {
+        "race_id": pl.String, "closed_at_utc": UTC_DT, "closed_by": pl.String,
+    },
 }
 
 # Defaults for optional flags so a live report need not send them.
@@ -82,6 +85,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "survey": ("race_id", "bib"),
     "alert_actions": ("alert_id", "action", "at_utc"),
     "course_points": ("race_id", "point_id"),
+    "race_closures": ("race_id", "closed_at_utc"),
 }
 
 # Context columns joined in before validation (course length, known points).
@@ -284,6 +288,20 @@ class CoursePoint(pa.DataFrameModel):
         return _km_on_course(data)
 
 
+class RaceClosure(pa.DataFrameModel):
+    race_id: str = pa.Field(str_length={"min_value": 1})
+    closed_at_utc: UTC_DT
+    closed_by: str = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = False
+        coerce = False
+
+    @pa.dataframe_check(name="race_is_known")
+    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _known_race(data)
+
+
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     "participants": Participant,
     "passings": Passing,
@@ -292,6 +310,7 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
     "survey": SurveyResponse,
     "alert_actions": AlertAction,
     "course_points": CoursePoint,
+    "race_closures": RaceClosure,
 }
 
 # What each check expects, in words a volunteer or analyst understands.
