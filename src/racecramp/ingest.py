@@ -20,8 +20,9 @@ import duckdb
 import polars as pl
 
 from racecramp import landing
-from racecramp.domain import POINT_KM_TOLERANCE, age_band
+from racecramp.domain import POINT_KM_TOLERANCE
 from racecramp.schemas import COLUMNS, NATURAL_KEYS, coerce_records, validate_frame
+from racecramp.sources.roster import assign_waves, passings_with_clock, wave_table
 from racecramp.warehouse import STAGING_TABLES, append, query, upsert
 
 log = logging.getLogger(__name__)
@@ -263,55 +264,16 @@ def _records(con: duckdb.DuckDBPyConnection, kind: str, records: Any) -> tuple[d
 
 def _participants_with_waves(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataFrame:
     """Derive age_band, and wave and wave_start_utc from the race's bib ranges when not given."""
-    if frame.height == 0:
-        return frame.with_columns(age_band=pl.lit(None, pl.String), wave_start_utc=pl.lit(None, pl.Datetime("us", "UTC")))
-    waves = _wave_table(con)
-    frame = frame.with_columns(
-        pl.col("age").map_elements(age_band, return_dtype=pl.String).alias("age_band"),
-        pl.col("bib").str.extract(r"^(\D*)", 1).fill_null("").alias("_prefix"),
-        pl.col("bib").str.extract(r"(\d+)$", 1).cast(pl.Int64, strict=False).alias("_num"),
-    )
-    if waves.height == 0:
-        return frame.with_columns(wave_start_utc=pl.lit(None, pl.Datetime("us", "UTC")))
-    matched = (
-        frame.select("_row", "race_id", "_prefix", "_num")
-        .join(waves, on="race_id", how="inner")
-        .filter(
-            (pl.col("_prefix") == pl.col("bib_prefix").fill_null(""))
-            & (pl.col("bib_from").is_null() | (pl.col("_num") >= pl.col("bib_from")))
-            & (pl.col("bib_to").is_null() | (pl.col("_num") <= pl.col("bib_to")))
-        )
-        .sort("_row", "wave")
-        .unique("_row", keep="first")
-        .select("_row", pl.col("wave").alias("_wave"), pl.col("start_utc").alias("_wave_start"))
-    )
-    frame = frame.join(matched, on="_row", how="left")
-    wave_starts = waves.select("race_id", pl.col("wave").alias("_w2"), pl.col("start_utc").alias("_given_start")).unique(["race_id", "_w2"])
-    frame = frame.join(wave_starts, left_on=["race_id", "wave"], right_on=["race_id", "_w2"], how="left")
-    return frame.with_columns(
-        pl.coalesce("wave", "_wave").alias("wave"),
-        pl.when(pl.col("wave").is_not_null()).then(pl.col("_given_start")).otherwise(pl.col("_wave_start")).alias("wave_start_utc"),
-    ).drop("_wave", "_wave_start", "_given_start", "_prefix", "_num")
-
-
-def _wave_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    frame = query(con, "SELECT race_id, w.wave AS wave, w.start_utc AS start_utc, TRY_CAST(w.bib_from AS BIGINT) AS bib_from, "
-        "TRY_CAST(w.bib_to AS BIGINT) AS bib_to, w.bib_prefix AS bib_prefix "
-        "FROM (SELECT race_id, UNNEST(start_waves) AS w FROM stg_races)")
-    return frame.with_columns(pl.col("start_utc").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    return assign_waves(frame, wave_table(query(con, "SELECT race_id, start_waves FROM stg_races")))
 
 
 def _passings_with_clock(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataFrame:
     """Fill passed_at_utc = wave start + net time where the feed gave net times only."""
     if frame.height == 0 or frame.get_column("passed_at_utc").null_count() == 0:
         return frame
-    starts = query(con, "SELECT race_id, bib, wave_start_utc AS _start FROM stg_participants")
-    starts = starts.with_columns(pl.col("_start").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
-    frame = frame.join(starts, on=["race_id", "bib"], how="left")
-    return frame.with_columns(
-        pl.coalesce("passed_at_utc", pl.col("_start") + pl.duration(microseconds=(pl.col("net_time_s") * 1e6).round(0).cast(pl.Int64)))
-        .alias("passed_at_utc")
-    ).drop("_start")
+    starts = query(con, "SELECT race_id, bib, wave_start_utc FROM stg_participants")
+    starts = starts.with_columns(pl.col("wave_start_utc").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    return passings_with_clock(frame, starts)
 
 
 # ---- races and results ---------------------------------------------------------------
@@ -416,9 +378,6 @@ def _results(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> tuple[dict[s
         .select(list(COLUMNS["passings"]))
     )
     if passings.height:
-        starts = good_participants.select("race_id", "bib", pl.col("wave_start_utc").alias("_start"))
-        passings = passings.join(starts, on=["race_id", "bib"], how="left").with_columns(
-            (pl.col("_start") + pl.duration(microseconds=(pl.col("net_time_s") * 1e6).round(0).cast(pl.Int64))).alias("passed_at_utc")
-        ).drop("_start")
+        passings = passings_with_clock(passings, good_participants)
     # a row-level problem reports at the file row; the row index maps back to raw records
     return {"participants": good_participants, "passings": passings}, fail_frame, rows.height
