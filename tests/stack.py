@@ -25,8 +25,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(directory: Path, **extra) -> Path:
-    """A racecramp.toml with fresh loopback ports and the test tokens (hashed)."""
+def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra) -> Path:
+    """A racecramp.toml with fresh loopback ports and the test tokens (hashed), or `tokens`."""
     lines = [
         f'data_dir = "{directory / "var"}"',
         f"intake_port = {free_port()}",
@@ -37,7 +37,7 @@ def write_config(directory: Path, **extra) -> Path:
     ]
     lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in extra.items()]
     lines.append("[token_hashes]")
-    lines += [f'"{principal}" = "{hash_token(token)}"' for principal, token in TOKENS.items()]
+    lines += [f'"{principal}" = "{hash_token(token)}"' for principal, token in (tokens or TOKENS).items()]
     path = directory / "racecramp.toml"
     path.write_text("\n".join(lines).replace("'", '"') + "\n")
     return path
