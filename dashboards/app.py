@@ -1,8 +1,9 @@
 """racecramp medical dashboard: `streamlit run dashboards/app.py --server.address 127.0.0.1`.
 
-Pages read only the published snapshots (settings.snapshot_dir). On loopback every page is
-open; when exposed, the command pages need a login (OIDC via st.login, or an access code)
-and the station page needs a station token. See docs/dashboard.md.
+Pages read only the published snapshots (settings.snapshot_dir). The command pages need a
+login when one is configured in .streamlit/secrets.toml (OIDC via st.login when [auth] is
+there, else the access code) and always when the app is exposed; without a login configured
+they are open on loopback only. The station page needs a station token. See docs/dashboard.md.
 """
 
 from __future__ import annotations

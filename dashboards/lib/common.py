@@ -7,6 +7,7 @@ frame a page reads and how a message looks.
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ REFRESH_EVERY = "5s"
 INTAKE_TIMEOUT_S = 5.0
 COMMAND_TOKEN_ENV = "RACECRAMP_COMMAND_TOKEN"
 LOOPBACK_NAMES = ("localhost",)
+# What st.login() (the default provider) needs under [auth] in .streamlit/secrets.toml.
+OIDC_REQUIRED_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
+ACCESS_CODE_OK = "access_code_ok"
+ACCESS_CODE_ENTRY = "access_code_entry"
+ACCESS_CODE_WRONG = "access_code_wrong"
 
 
 @dataclass(frozen=True)
@@ -79,43 +85,111 @@ def is_exposed(cfg: Settings) -> bool:
 
 
 def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section (then st.login is the login)."""
     auth = secret("auth")
     return isinstance(auth, dict) or hasattr(auth, "keys")
 
 
+def oidc_problem() -> str | None:
+    """Why st.login cannot work with the [auth] section as configured, or None when it can."""
+    auth = secret("auth")
+    missing_keys = [key for key in OIDC_REQUIRED_KEYS if not auth.get(key)]
+    if missing_keys:
+        return (
+            f"the [auth] section of .streamlit/secrets.toml has no {', '.join(missing_keys)}; "
+            f"st.login needs all of {', '.join(OIDC_REQUIRED_KEYS)}."
+        )
+    if importlib.util.find_spec("authlib") is None:
+        return "[auth] is configured but the Authlib package is not installed (pip install 'Authlib>=1.3.2')."
+    return None
+
+
+def oidc_logged_in() -> bool:
+    return bool(getattr(st.user, "is_logged_in", False))
+
+
+def access_code_configured() -> bool:
+    return bool(secret("access_code"))
+
+
+def login_configured() -> bool:
+    return oidc_configured() or access_code_configured()
+
+
 def access_granted(cfg: Settings) -> bool:
-    """Loopback: open. Exposed: OIDC login (st.login) when [auth] is in secrets, else the access code."""
-    if not is_exposed(cfg):
-        return True
+    """Who may see the command pages.
+
+    A configured login is always required, on loopback too (a reverse proxy in front of a
+    loopback-bound Streamlit makes it reachable from the network): OIDC (st.login) when [auth]
+    is in secrets, else the access code. Without any login: open on loopback, closed when exposed.
+    """
     if oidc_configured():
-        return bool(getattr(st.user, "is_logged_in", False))
-    return bool(st.session_state.get("access_code_ok"))
+        return oidc_logged_in()
+    if access_code_configured():
+        return bool(st.session_state.get(ACCESS_CODE_OK))
+    return not is_exposed(cfg)
 
 
 def login_page() -> None:
-    """Shown instead of the command pages when the dashboard is exposed and nobody is logged in."""
+    """Shown instead of the command pages until the visitor has logged in."""
     st.title("racecramp medical command")
     cfg = settings()
     if oidc_configured():
-        st.write("This dashboard is reachable from the network: log in to see it.")
+        problem = oidc_problem()
+        if problem is not None:
+            st.error(f"Login is not possible: {problem}")
+            return
+        st.write("Log in with your organisation account to see the medical command pages.")
         st.button("Log in", on_click=st.login, type="primary")
-        return
-    code = secret("access_code")
-    if not code:
+    elif access_code_configured():
+        with st.form("access"):
+            st.text_input("Access code", type="password", key=ACCESS_CODE_ENTRY)
+            st.form_submit_button("Enter", type="primary", on_click=_check_access_code)
+        if st.session_state.get(ACCESS_CODE_WRONG):
+            st.error("Wrong access code.")
+    else:
         st.error(
             "This dashboard is exposed (dashboard_host or server.address is not loopback) but no login is "
             "configured. Add an [auth] section (OIDC) or `access_code` to .streamlit/secrets.toml, "
             f"or bind to 127.0.0.1 (dashboard_host={cfg.dashboard_host!r})."
         )
         return
-    with st.form("access"):
-        entered = st.text_input("Access code", type="password")
-        if st.form_submit_button("Enter", type="primary"):
-            if hmac.compare_digest(entered.encode(), str(code).encode()):
-                st.session_state["access_code_ok"] = True
-                st.rerun()
-            st.error("Wrong access code.")
     st.caption("Aid-station volunteers: use the Station entry page with your station token.")
+
+
+def _check_access_code() -> None:
+    """Form callback, so the page that follows the Enter tap already knows the answer."""
+    entered = str(st.session_state.get(ACCESS_CODE_ENTRY) or "")
+    ok = hmac.compare_digest(entered.encode(), str(secret("access_code")).encode())
+    st.session_state[ACCESS_CODE_OK] = ok
+    st.session_state[ACCESS_CODE_WRONG] = not ok
+
+
+def _forget_access_code() -> None:
+    st.session_state[ACCESS_CODE_OK] = False
+    st.session_state[ACCESS_CODE_WRONG] = False
+
+
+def account_sidebar() -> None:
+    """Sidebar: who is logged in and a Log out button (nothing when no login is configured)."""
+    if oidc_configured() and oidc_logged_in():
+        st.sidebar.caption(f"Logged in as **{acting_as()}**")
+        st.sidebar.button("Log out", on_click=st.logout, key="log_out")
+    elif not oidc_configured() and st.session_state.get(ACCESS_CODE_OK):
+        st.sidebar.button("Log out", on_click=_forget_access_code, key="log_out")
+
+
+def require_access() -> None:
+    """First line of every command page: the login page and a stop unless the visitor may see it.
+
+    app.py already leaves these pages out of the navigation before login, but Streamlit runs a
+    file under dashboards/pages/ directly, without app.py, when a fresh server's first session
+    asks for its URL (its old pages-directory mode), so each page checks for itself.
+    """
+    if not access_granted(settings()):
+        login_page()
+        st.stop()
+    account_sidebar()
 
 
 def command_token() -> str | None:
@@ -126,7 +200,7 @@ def command_token() -> str | None:
 
 def acting_as() -> str:
     """Who acknowledges: the logged-in user's e-mail or name, else the name typed in the sidebar."""
-    if getattr(st.user, "is_logged_in", False):
+    if oidc_logged_in():
         return str(st.user.get("email") or st.user.get("name") or "command")
     return st.session_state.get("acting_as") or "medical command"
 

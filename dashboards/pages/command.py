@@ -16,6 +16,7 @@ from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BEL
 # How far back the command charts look from the race clock.
 CHART_WINDOW = timedelta(hours=4)
 
+common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
 start = common.page_context()
 common.race_picker(start)
 if not getattr(st.user, "is_logged_in", False):

@@ -9,6 +9,7 @@ from lib import common
 from racecramp import dashboard_data as dd
 from racecramp.live import landing_backlog, read_status
 
+common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
 start = common.page_context()
 common.race_picker(start)
 

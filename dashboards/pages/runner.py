@@ -7,6 +7,7 @@ import streamlit as st
 from lib import common
 from racecramp import dashboard_data as dd
 
+common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
 start = common.page_context()
 common.race_picker(start)
 

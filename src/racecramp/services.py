@@ -139,7 +139,7 @@ def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path |
         plan.append(
             Child("dashboard", [py, "-m", "streamlit", "run", str(entry), "--server.headless", "true",
                                 "--server.address", settings.dashboard_host, "--server.port", str(settings.dashboard_port),
-                                "--browser.gatherUsageStats", "false"],
+                                "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"],
                   f"http://{settings.dashboard_host}:{settings.dashboard_port}/_stcore/health")
         )
     try:
