@@ -13,6 +13,8 @@ from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BEL
 
 WIDTH = 640
 HEIGHT = 220
+BAR_STEP = 90  # px per category at most, so two editions do not fill the page with two slabs
+TICK_PX = 12  # width of the CI whisker ends
 RATE_COLOUR = "#c62828"
 FLAG_COLOURS = {"white": "#e0e0e0", "green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "black": "#212121",
                 "no weather": "#9e9e9e"}
@@ -40,13 +42,14 @@ def rate_bars(frame: pl.DataFrame, category: str, title: str, x_title: str, sort
         pl.col(category).cast(pl.String).alias("category"), "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "cases", "runners"
     )
     order = sort if sort is not None else data["category"].to_list()
+    width = min(WIDTH, BAR_STEP * max(len(order), 1))
     x = alt.X("category:N", sort=order, title=x_title, axis=alt.Axis(labelAngle=-40))
     bars = alt.Chart(data).mark_bar(color=RATE_COLOUR, opacity=0.8).encode(x=x, y=alt.Y("rate_per_1000:Q", title="per 1000"))
-    errors = alt.Chart(data).mark_errorbar(ticks=True, color="#222").encode(
+    errors = alt.Chart(data).mark_errorbar(ticks=True, size=TICK_PX, color="#222").encode(
         x=x, y=alt.Y("ci_low_per_1000:Q", title="per 1000"), y2="ci_high_per_1000:Q"
     )
     simulated = bool(frame["simulated"].any()) if "simulated" in frame.columns and frame.height else False
-    return svg((bars + errors).properties(width=WIDTH, height=HEIGHT, title=_title(title, simulated)))
+    return svg((bars + errors).properties(width=width, height=HEIGHT, title=_title(title, simulated)))
 
 
 def timeline(line: pl.DataFrame, wbgt: pl.DataFrame, timezone: str, simulated: bool) -> str:
@@ -99,7 +102,9 @@ def share_bars(frame: pl.DataFrame, category: str, title: str, x_title: str) -> 
                         (pl.col("ci_low") * 100).alias("low"), (pl.col("ci_high") * 100).alias("high"))
     x = alt.X("category:N", sort=data["category"].to_list(), title=x_title, axis=alt.Axis(labelAngle=-40))
     bars = alt.Chart(data).mark_bar(color="#6a1b9a", opacity=0.8).encode(x=x, y=alt.Y("pct:Q", title="% of finishers"))
-    errors = alt.Chart(data).mark_errorbar(ticks=True, color="#222").encode(x=x, y=alt.Y("low:Q", title="% of finishers"), y2="high:Q")
+    errors = alt.Chart(data).mark_errorbar(ticks=True, size=TICK_PX, color="#222").encode(
+        x=x, y=alt.Y("low:Q", title="% of finishers"), y2="high:Q"
+    )
     return svg((bars + errors).properties(width=WIDTH, height=HEIGHT, title=title))
 
 

@@ -73,7 +73,7 @@ RATE_COLS = (
 )
 
 
-def table(frame: pl.DataFrame | None, table_id: str, mart: str, cols: tuple[Col, ...], caption: str = "") -> str:
+def table(frame: pl.DataFrame | None, table_id: str, mart: str, cols: tuple[Col, ...], caption: str = "", klass: str = "") -> str:
     """An HTML table of the frame's rows; None means the mart is not published."""
     if frame is None:
         return f"<p class='missing' id='{table_id}-missing'>Not published: snapshot <code>{escape(mart)}</code> is missing.</p>"
@@ -88,11 +88,12 @@ def table(frame: pl.DataFrame | None, table_id: str, mart: str, cols: tuple[Col,
                 text = c.show(row.get(c.source))
             if c.show is not _small:
                 text = escape(text)
-            klass = " class='num'" if c.number else ""
-            cells.append(f"<td data-col='{escape(c.key)}'{klass}>{text}</td>")
+            align = " class='num'" if c.number else ""
+            cells.append(f"<td data-col='{escape(c.key)}'{align}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{caption}</caption>" if caption else ""
-    return (f"<table id='{table_id}' data-mart='{escape(mart)}'>{cap}<thead><tr>{head}</tr></thead>"
+    css = f" class='{klass}'" if klass else ""
+    return (f"<table id='{table_id}' data-mart='{escape(mart)}'{css}>{cap}<thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
@@ -137,6 +138,10 @@ def _headline(report: RaceReport) -> str:
         share = (f"<p>Cramp presentations were <span id='h-cramp-share'>{fmt_pct(h.presentations / h.all_encounters)}</span> "
                  f"of all published encounters{sim}.</p>")
     return f"<div class='kpis'>{''.join(tiles)}</div>{share}{dispositions}"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _section(section_id: str, title: str, body: str) -> str:
@@ -259,14 +264,14 @@ def _comparison(report: RaceReport) -> str:
                 f"({', '.join(escape(r) for r in earlier['race_id'].to_list())} earlier). The same counting rules apply to each.</p>")
     chart = f"<figure>{charts.comparison(frame, report.race['race_id'])}</figure>" if frame.height > 1 else ""
     tab = table(frame, "t-comparison", "comparison", (
-        Col("edition", "race_id", _text, number=False), Col("date", "date", _text, number=False),
+        Col("edition", "race_id", _text, number=False),
         Col("starters", "starters", fmt_int), Col("finishers", "finishers", fmt_int),
         Col("presentations", "presentations", fmt_int), Col("cases", "cases", fmt_int),
-        Col("per 1000 starters", "per_1000_starters", fmt_1), Col("95% CI", ("ci_low_per_1000", "ci_high_per_1000"), fmt_ci),
-        Col("per 1000 finishers", "per_1000_finishers", fmt_1), Col("transported", "transports", fmt_int),
+        Col("/1000 starters", "per_1000_starters", fmt_1), Col("95% CI", ("ci_low_per_1000", "ci_high_per_1000"), fmt_ci),
+        Col("/1000 finishers", "per_1000_finishers", fmt_1), Col("transported", "transports", fmt_int),
         Col("late slowdown", "late_slowdown_share", fmt_pct), Col("peak WBGT °C", "peak_wbgt_c", fmt_1),
         Col("data", "simulated", _sim, number=False),
-    ))
+    ), klass="compact")
     return note + chart + tab
 
 
@@ -322,7 +327,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #c62828;padding-bottom:.2rem;m
 .kpi{border:1px solid #ccc;border-radius:8px;padding:.5rem .7rem}.kpi .label{font-size:.85rem;color:#444}
 .kpi .value{font-size:1.6rem;font-weight:700}.kpi .detail{font-size:.75rem;color:#555}
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.85rem}caption{text-align:left;color:#555;font-size:.8rem;padding-bottom:.2rem}
-th,td{border-bottom:1px solid #ddd;padding:.2rem .5rem;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th,td{border-bottom:1px solid #ddd;padding:.2rem .45rem;text-align:left;vertical-align:bottom}td{white-space:nowrap}table.compact{font-size:.78rem}table.compact th,table.compact td{padding:.2rem .3rem}td.num{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#f3f3f3}figure{margin:.5rem 0}svg{max-width:100%;height:auto}
 .warning{background:#fdecea;border-left:6px solid #c62828;padding:.6rem 1rem;margin:.6rem 0}
 .missing{color:#8a4b00}.methods dt{font-weight:700;margin-top:.4rem}.methods dd{margin-left:1rem}
@@ -336,7 +341,7 @@ def render_html(report: RaceReport) -> str:
     tz = race["timezone"]
     sim_banner = ""
     if report.simulated:
-        sim_banner = (f"<div class='banner' id='simulated-banner'>SIMULATED DATA: the {escape(', '.join(report.simulated_parts))} "
+        sim_banner = (f"<div class='banner' id='simulated-banner'>SIMULATED DATA: the {escape(_and(report.simulated_parts))} "
                       "in this report come from racecramp's cramp model, not from the race. Figures marked SIMULATED show "
                       "how the report works, not what happened.</div>")
     closed = ""
