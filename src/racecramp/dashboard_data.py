@@ -428,7 +428,7 @@ def course_view(
         return None
     stations = station_catchments(points).filter(pl.col("kind") != PointKind.FINISH.value)
     stations = stations.join(points.select("point_id", "beds"), on="point_id", how="left").with_columns(
-        (pl.col("km") - pl.col("catchment_km")).alias("_from_km")
+        pl.col("from_km").alias("_from_km")
     )
     rates = for_race(by_station, race_id)
     if rates is not None:

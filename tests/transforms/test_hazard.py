@@ -39,8 +39,9 @@ def boston_like_stations() -> pl.DataFrame:
 
 
 def test_a_baseline_runner_sums_to_the_assumed_presentations_per_starter():
-    # every on-course km is collected by exactly one station; the finish tent also gets the finish share
-    stations = station_catchments(boston_like_stations()).filter(pl.col("kind") != "finish")
+    # every on-course km is collected by exactly one station (the finish line beside the finish
+    # tent included); the finish tent also gets the finish share
+    stations = station_catchments(boston_like_stations())
     total = stations.with_columns(relative_pace=pl.lit(1.0), wbgt_c=pl.lit(12.0)).pipe(with_expected_presentations)
     assert total["expected_presentations"].sum() == pytest.approx(6.5 / 1000)
 
@@ -104,13 +105,57 @@ def test_catchment_is_the_distance_since_the_previous_station():
             "label": ["5K", "A", "B", "Finish", "Finish tent"],
         }
     )
-    got = station_catchments(course).select("point_id", "catchment_km", "receives_finish_share").rows()
-    assert [(p, round(c, 3), f) for p, c, f in got] == [
-        ("aid-a", 3.2, False),
-        ("aid-b", 4.8, False),
-        ("finish", 34.195, False),
-        ("med-finish", 34.195, True),
+    got = station_catchments(course).select("point_id", "from_km", "catchment_km", "receives_finish_share").rows()
+    # the finish line and the finish tent stand at one km: the tent owns 8-42.195 km once
+    assert [(p, f, round(c, 3), s) for p, f, c, s in got] == [
+        ("aid-a", 0.0, 3.2, False),
+        ("aid-b", 3.2, 4.8, False),
+        ("finish", 8.0, 0.0, False),
+        ("med-finish", 8.0, 34.195, True),
     ]
+
+
+def tiny_course() -> pl.DataFrame:
+    """10 km: aid at 3, an aid station and a medical tent together at 6, aid at 8, finish line and tent at 10."""
+    return pl.DataFrame(
+        {
+            "race_id": ["t"] * 7,
+            "point_id": ["aid-3", "aid-6", "med-6", "mat-7", "aid-8", "finish", "med-finish"],
+            "kind": ["aid_station", "aid_station", "medical_tent", "timing_mat", "aid_station", "finish", "medical_tent"],
+            "km": [3.0, 6.0, 6.0, 7.0, 8.0, 10.0, 10.0],
+            "label": ["A3", "A6", "M6", "7K", "A8", "Finish", "Finish tent"],
+        }
+    )
+
+
+def test_catchments_partition_the_course_without_overlap_or_gap():
+    got = station_catchments(tiny_course())
+    owners = got.filter(pl.col("catchment_km") > 0).sort("km")
+    # by hand: (0,3] aid-3, (3,6] med-6 (the tent, not the aid station beside it), (6,8] aid-8, (8,10] med-finish
+    assert owners.select("point_id", "from_km", "km").rows() == [
+        ("aid-3", 0.0, 3.0), ("med-6", 3.0, 6.0), ("aid-8", 6.0, 8.0), ("med-finish", 8.0, 10.0)]
+    assert owners["from_km"].to_list()[1:] == owners["km"].to_list()[:-1], "each stretch starts where the last ended"
+    assert got["catchment_km"].sum() == pytest.approx(10.0), "the stretches add up to the course, once"
+    assert got.filter(pl.col("catchment_km") == 0)["point_id"].sort().to_list() == ["aid-6", "finish"]
+    assert got.filter("receives_finish_share")["point_id"].to_list() == ["med-finish"]
+
+
+def test_a_finish_without_a_tent_owns_the_last_stretch_and_the_finish_share():
+    course = tiny_course().filter(pl.col("point_id") != "med-finish")
+    got = station_catchments(course).filter(pl.col("point_id") == "finish").row(0, named=True)
+    assert (got["catchment_km"], got["receives_finish_share"]) == (2.0, True)
+
+
+def test_expected_presentations_at_the_finish_are_not_counted_twice():
+    # one baseline runner (pace 1, cool) over the tiny course: the stations' sum is base × (on-course share
+    # of 0-10 km + finish share), the finish tent and finish line together holding the last 2 km once.
+    params = HazardParams(course_km=10.0, ramp_start_km=4.0, peak_from_km=8.0, floor_weight=1.0)  # flat hazard
+    stations = station_catchments(tiny_course()).with_columns(relative_pace=pl.lit(1.0), wbgt_c=pl.lit(10.0))
+    per_station = stations.pipe(with_expected_presentations, params)
+    assert per_station["expected_presentations"].sum() == pytest.approx(0.0065)
+    finish_area = per_station.filter(pl.col("km") == 10.0)["expected_presentations"].sum()
+    # a flat km_weight: 8-10 km is 2/10 of the on-course share
+    assert finish_area == pytest.approx(0.0065 * (0.416 + (1 - 0.416) * 2.0 / 10.0))
 
 
 @pytest.mark.parametrize(

@@ -243,12 +243,22 @@ def expected_presentations_per_runner(
     return (runner_total * ((1 - params.finish_share) * share + finish_part)).cast(pl.Float64)
 
 
+# Among stations at the same km, the one that owns the stretch before it (lower rank first):
+# a runner who cramps near a medical tent is treated there, whatever else stands beside it.
+CATCHMENT_OWNER_RANK = {PointKind.MEDICAL_TENT.value: 0, PointKind.AID_STATION.value: 1, PointKind.FINISH.value: 2}
+
+
 def station_catchments(course_points: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Stations (aid stations, medical tents, finish) with the km of course each one collects.
 
-    catchment_km is the distance since the previous station at a smaller km (co-located
-    stations share one catchment each). receives_finish_share marks one point per race at
-    the finish km: the medical tent there if any, else the finish point.
+    The catchments partition the course: every km between 0 and the last station belongs to
+    exactly one station. A station collects (from_km, km], from_km being the km of the
+    previous station at a smaller km (0 for the first). Where several stations share a km,
+    one owns that stretch (medical tent, else aid station, else finish; then point_id) and
+    the others get catchment_km 0, so a finish line and the finish medical tent beside it
+    do not both count the last stretch. receives_finish_share marks the point that owns the
+    finish km (the finish medical tent when there is one): it also collects the post-finish
+    share, so summed over a course's stations one runner's expectation is exactly E.
     """
     frame = course_points.lazy() if isinstance(course_points, pl.DataFrame) else course_points
     require_columns(frame, "course_points", ("race_id", "point_id", "kind", "km", "label"))
@@ -257,26 +267,30 @@ def station_catchments(course_points: pl.DataFrame | pl.LazyFrame) -> pl.DataFra
         stations.select("race_id", "km")
         .unique()
         .sort("race_id", "km")
-        .with_columns(previous_km=pl.col("km").shift(1, fill_value=0.0).over("race_id"))
+        .with_columns(from_km=pl.col("km").shift(1, fill_value=0.0).over("race_id"))
     )
     finish_km = stations.group_by("race_id").agg(finish_km=pl.col("km").max())
+    ranked = stations.with_columns(
+        owner_rank=pl.col("kind").replace_strict(CATCHMENT_OWNER_RANK, return_dtype=pl.Int64)
+    ).sort("race_id", "km", "owner_rank", "point_id")
+    owners = ranked.group_by("race_id", "km", maintain_order=True).first().select(
+        "race_id", "point_id", owns_catchment=pl.lit(True)
+    )
     with_catchment = (
         stations.join(distinct_km, on=["race_id", "km"], how="left")
         .join(finish_km, on="race_id", how="left")
-        .with_columns(catchment_km=pl.col("km") - pl.col("previous_km"))
-    )
-    finish_candidates = (
-        with_catchment.filter(pl.col("km") == pl.col("finish_km"))
-        .with_columns(pref=pl.when(pl.col("kind") == PointKind.MEDICAL_TENT.value).then(0).otherwise(1))
-        .sort("race_id", "pref", "point_id")
-        .group_by("race_id", maintain_order=True)
-        .first()
-        .select("race_id", "point_id", receives_finish_share=pl.lit(True))
+        .join(owners, on=["race_id", "point_id"], how="left")
+        .with_columns(
+            catchment_km=pl.when(pl.col("owns_catchment").fill_null(False))
+            .then(pl.col("km") - pl.col("from_km"))
+            .otherwise(0.0)
+        )
     )
     return (
-        with_catchment.join(finish_candidates, on=["race_id", "point_id"], how="left")
-        .with_columns(pl.col("receives_finish_share").fill_null(False))
-        .select("race_id", "point_id", "kind", "label", "km", "catchment_km", "receives_finish_share")
+        with_catchment.with_columns(
+            receives_finish_share=pl.col("owns_catchment").fill_null(False) & (pl.col("km") == pl.col("finish_km"))
+        )
+        .select("race_id", "point_id", "kind", "label", "km", "from_km", "catchment_km", "receives_finish_share")
         .sort("race_id", "km", "point_id")
     )
 
