@@ -54,8 +54,14 @@ class Settings(BaseSettings):
     weather_url: str | None = None
     weather_poll_interval_s: float = Field(default=300.0, gt=0)
     weather_stale_after_s: float = Field(default=1800.0, gt=0)
-    dask_address: str | None = None
-    season_root: str | None = None
+    # Dask scheduler for `racecramp season` ("tcp://host:8786"); empty = a LocalCluster with
+    # 2 worker processes started for the run.
+    dask_address: str = ""
+    # Root of the partitioned season dataset (docs/season.md): a local folder or any fsspec
+    # URL ("s3://bucket/season"); empty = <data_dir>/season. Credentials go in
+    # season_storage_options (passed to polars/fsspec), never in the URL.
+    season_dataset_root: str = ""
+    season_storage_options: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("race_id")
     @classmethod
@@ -102,6 +108,11 @@ class Settings(BaseSettings):
     @cached_property
     def replica_path(self) -> Path:
         return self.data_dir / "replica.duckdb"
+
+    @cached_property
+    def season_root(self) -> str:
+        """Where the season dataset lives: season_dataset_root, or <data_dir>/season."""
+        return self.season_dataset_root or str(self.data_dir / "season")
 
 
 def load_settings(**overrides: object) -> Settings:

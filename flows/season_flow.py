@@ -1,0 +1,88 @@
+"""Prefect flow `season`: per-edition counts fanned out on Dask, pooled across editions, written.
+
+Run by `racecramp season` (racecramp.season.cli). The Dask scheduler is settings.dask_address;
+when empty, a LocalCluster of LOCAL_WORKERS worker processes is started for the run and torn
+down after it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from distributed import LocalCluster
+from prefect import flow, task
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_dask import DaskTaskRunner
+
+from racecramp.season.aggregates import EditionAggregates, SeasonAccumulator
+from racecramp.season.run import edition_summary, season_race_ids, write_season_results
+
+# Workers import racecramp but not this file (flows/ is not a package): ship its code by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+LOCAL_WORKERS = 2
+# One polars thread per worker process: 2 workers × 1 thread fill the 2 cores without
+# oversubscription (measured faster than 2 × 2 threads; docs/benchmarks.md).
+WORKER_ENV = {"POLARS_MAX_THREADS": "1"}
+# Imported by each worker as it starts (in parallel with the Prefect server start-up),
+# not on its first task.
+WORKER_PRELOAD = ("prefect", "racecramp.season.run")
+SERVER_START_TIMEOUT_S = 120  # a loaded 2-core machine can take over 20 s (Prefect's default wait)
+
+
+def local_cluster(workers: int = LOCAL_WORKERS, env: dict[str, str] | None = None) -> LocalCluster:
+    """`workers` worker processes, one thread each, that import the analysis code as they start."""
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                        env={**WORKER_ENV, **(env or {})}, preload=list(WORKER_PRELOAD))  # fmt: skip
+
+
+@task(name="edition-counts")
+def edition_counts(root: str, race_id: str, storage_options: dict[str, Any] | None) -> EditionAggregates:
+    return edition_summary(root, race_id, storage_options)
+
+
+@flow(name="season")
+def season(root: str, out_dir: str, storage_options: dict[str, Any] | None = None,
+           race_ids: list[str] | None = None) -> list[str]:  # fmt: skip
+    """List editions, count each one on the cluster, pool the counts, write the season tables."""
+    futures = [edition_counts.submit(root, race_id, storage_options) for race_id in season_race_ids(root, storage_options, race_ids)]
+    pooled = SeasonAccumulator()
+    for future in futures:
+        pooled.add(future.result())
+    return [str(p) for p in write_season_results(pooled.result(), Path(out_dir))]
+
+
+def run_season(root: str, out_dir: str, address: str = "", storage_options: dict[str, Any] | None = None,
+               race_ids: list[str] | None = None, workers: int = LOCAL_WORKERS) -> list[str]:  # fmt: skip
+    """Run the flow on the Dask scheduler at `address`, or on a LocalCluster of `workers` processes.
+
+    Task runs report to the Prefect API. Without PREFECT_API_URL one temporary Prefect server
+    is started here, while the local cluster starts, and its URL is handed to the local
+    workers (otherwise each worker process starts its own, about 7 s each). Workers of an
+    existing cluster need PREFECT_API_URL in their own environment.
+    """
+    api_url = PREFECT_API_URL.value()
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
+        started = None
+        if not api_url:
+            os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+            server = SubprocessASGIServer(port=SubprocessASGIServer().find_available_port())
+            stack.callback(server.stop)
+            started = pool.submit(server.start, SERVER_START_TIMEOUT_S)
+            api_url = server.api_url
+        if address:
+            runner = DaskTaskRunner(address=address)
+        else:
+            cluster = stack.enter_context(local_cluster(workers, {"PREFECT_API_URL": api_url}))
+            runner = DaskTaskRunner(address=cluster.scheduler_address)
+        if started is not None:
+            started.result()
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            return season.with_options(task_runner=runner)(root, out_dir, storage_options, race_ids)
