@@ -46,6 +46,7 @@ from racecramp.intake.models import (
     PARTICIPANTS,
     PASSING_BATCH,
     PASSINGS,
+    RACE_CLOSE,
     REPORT,
     REPORT_BATCH,
     REPORTS,
@@ -58,6 +59,7 @@ from racecramp.intake.models import (
     AlertActionAccepted,
     BatchAccepted,
     ErrorDetail,
+    RaceCloseAccepted,
     Health,
     ReportsAccepted,
     SurveyAccepted,
@@ -68,6 +70,7 @@ log = logging.getLogger(__name__)
 OnAppended = Callable[[str, landing.Batch], Any]
 
 ALERT_ID_PATTERN = r"^[A-Za-z0-9._:@+-]{1,200}$"
+RACE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,99}$"
 NOTIFIER_STOP_TIMEOUT_S = 5.0
 
 try:
@@ -241,34 +244,35 @@ class BodySizeLimit:
 
 
 class _Notifier:
-    """Calls on_appended(kind, batch) on one background thread, in landing order."""
+    """Runs after-append work on one background thread, in landing order: on_appended(kind, batch)
+    and other announcements of a landed batch (the race-closed event)."""
 
     def __init__(self, callback: OnAppended):
         self._callback = callback
-        self._queue: queue.Queue[tuple[str, landing.Batch] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Callable[[], Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     def submit(self, kind: str, batch: landing.Batch) -> None:
+        self.submit_call(f"on_appended({kind!r}, batch {batch.batch_id} at {batch.path})", lambda: self._callback(kind, batch))
+
+    def submit_call(self, what: str, call: Callable[[], Any]) -> None:
         with self._start_lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="racecramp-intake-on-appended", daemon=True)
                 self._thread.start()
-        self._queue.put((kind, batch))
+        self._queue.put((what, call))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            kind, batch = item
+            what, call = item
             try:
-                self._callback(kind, batch)
+                call()
             except Exception:
-                log.exception(
-                    "on_appended(%r, batch %s at %s) failed; the batch is landed and a later ingest run will merge it",
-                    kind, batch.batch_id, batch.path,
-                )
+                log.exception("%s failed; the batch is landed and a later ingest run will merge it", what)
 
     def stop(self) -> None:
         with self._start_lock:
@@ -473,6 +477,29 @@ class Intake:
         batch = self.land("alert_actions", [record], principal)
         self.notify("alert_actions", batch)
         return AlertActionAccepted(alert_id=alert_id, action=action.action, batch_id=batch.batch_id)
+
+    # -- race closure --
+
+    def post_race_close(self, principal: auth.Principal, race_id: str, body: bytes) -> RaceCloseAccepted:
+        """Land a race_closures record, then announce racecramp.race.closed (the report deployment's trigger)."""
+        from racecramp.report.closure import closure_record, race_closed
+
+        if not principal.is_command:
+            raise auth.ForbiddenError(f"principal {principal.name!r} may not close a race: expected {auth.COMMAND}")
+        close = _validate(RACE_CLOSE, _parse_json(body))
+        course = self.course()
+        if race_id not in course.distance_km:
+            known = ", ".join(course.race_ids()) or "none"
+            raise _unprocessable([_problem(("path", "race_id"), f"no such race in the published course (known: {known})", "race_unknown", race_id)])
+        record = closure_record(race_id, close.by)
+        batch = self.land("race_closures", [record], principal)
+        self.notify("race_closures", batch)
+        if self.notifier is not None:
+            self.notifier.submit_call(
+                f"racecramp.race.closed for {race_id} (batch {batch.batch_id})",
+                lambda: race_closed(race_id, record["closed_at_utc"], close.by, batch.batch_id),
+            )
+        return RaceCloseAccepted(race_id=race_id, closed_at_utc=record["closed_at_utc"], batch_id=batch.batch_id)
 
     # -- survey --
 
@@ -741,6 +768,18 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
     ) -> AlertActionAccepted:
         """Acknowledge or resolve an alert (command token only): {"action": "acknowledge"|"resolve", "by": "..."}."""
         return forbidden(lambda: intake.post_alert_action(who, alert_id, raw))
+
+    @app.post(
+        "/v1/races/{race_id}/close", status_code=202, response_model=RaceCloseAccepted, tags=["intake"],
+        responses={**_ERRORS, **_COURSE_ERRORS}, openapi_extra=_json_body(REQUEST_MODELS[5]),
+    )
+    def post_race_close(
+        race_id: str = PathParam(pattern=RACE_ID_PATTERN, description="the race's id, e.g. boston-2017"),
+        who: auth.Principal = Depends(principal),
+        raw: bytes = Depends(body),
+    ) -> RaceCloseAccepted:
+        """Close the race (command token only): {"by": "..."}; triggers the post-race report."""
+        return forbidden(lambda: intake.post_race_close(who, race_id, raw))
 
     @app.get("/v1/health", response_model=Health, tags=["health"], responses={503: {"model": Health, "description": "landing zone not writable"}})
     def get_health() -> JSONResponse:

@@ -216,6 +216,20 @@ class SurveyAccepted(BaseModel):
     ignored_columns: list[str] = Field(description="columns not in survey_responses; not stored")
 
 
+class RaceCloseIn(_Strict):
+    """The medical director closes the race: the post-race report is written next."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"by": "dr-lee"}]})
+
+    by: Text
+
+
+class RaceCloseAccepted(BaseModel):
+    race_id: str
+    closed_at_utc: str
+    batch_id: str
+
+
 class AlertActionAccepted(BaseModel):
     alert_id: str
     action: str
@@ -254,6 +268,9 @@ WEATHER_BATCH = TypeAdapter(WeatherBatch)
 WEATHERS = TypeAdapter(list[WeatherIn])
 REPORTS = TypeAdapter(list[ReportIn])
 ALERT_ACTION = TypeAdapter(AlertActionIn)
+RACE_CLOSE = TypeAdapter(RaceCloseIn)
 
 # Request-body schemas the app documents itself (it reads bodies itself to bound their size).
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn, ParticipantBatch)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn, ParticipantBatch, RaceCloseIn,
+)
