@@ -28,6 +28,7 @@ import polars as pl
 from racecramp.domain import PointKind, WbgtFlag
 from racecramp.publish import read_manifest, snapshot_path
 from racecramp.transforms.forecast import race_weather
+from racecramp.transforms.clock import race_clock  # noqa: F401  (dashboard pages call dd.race_clock)
 from racecramp.transforms.hazard import station_catchments
 from racecramp.transforms.heat import with_heat
 from racecramp.transforms.locator import MEDICAL_REPORT_SOURCES
@@ -159,23 +160,13 @@ def any_simulated(*frames: pl.DataFrame | None) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- the race clock
+# --------------------------------------------------------------------------- latest event (race_clock: transforms.clock)
 
 
 def _max_time(frame: pl.DataFrame | None, column: str) -> datetime | None:
     if frame is None or column not in frame.columns or frame.height == 0:
         return None
     return frame[column].max()
-
-
-def race_clock(reports: pl.DataFrame | None, passings: pl.DataFrame | None, wall_now_utc: datetime) -> datetime | None:
-    """min(wall clock, latest reported_at_utc or passed_at_utc); None when there is no event yet."""
-    if wall_now_utc.tzinfo is None:
-        raise ValueError(f"race_clock: wall_now_utc={wall_now_utc!r} has no time zone; expected UTC")
-    times = [t for t in (_max_time(reports, "reported_at_utc"), _max_time(passings, "passed_at_utc")) if t is not None]
-    if not times:
-        return None
-    return min(wall_now_utc.astimezone(UTC), max(times))
 
 
 def medical_reports(reports: pl.DataFrame | None, race_id: str, now_utc: datetime | None = None) -> pl.DataFrame:

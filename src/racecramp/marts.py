@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from racecramp.transforms.clock import race_clock as clock_of_frames
 from racecramp.warehouse import query, replace_table
 
 if TYPE_CHECKING:
@@ -55,17 +56,12 @@ def _utc(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def race_clock(inputs: dict[str, pl.DataFrame], race_id: str, wall_utc: datetime) -> datetime | None:
-    """Latest passing or report of the race, capped at the wall clock; None without data."""
-    times = []
-    for table, col in (("passings", "passed_at_utc"), ("cramp_reports", "reported_at_utc")):
-        frame = inputs[table]
-        if frame.height:
-            latest = frame.filter(pl.col("race_id") == race_id).get_column(col).max()
-            if latest is not None:
-                times.append(latest)
-    if not times:
-        return None
-    return min(max(times), wall_utc)
+    """Latest passing or report of the race, capped at the wall clock (transforms.clock); None without data."""
+
+    def of_race(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(pl.col("race_id") == race_id) if frame.height else frame
+
+    return clock_of_frames(of_race(inputs["cramp_reports"]), of_race(inputs["passings"]), wall_utc)
 
 
 def compute_marts(inputs: dict[str, pl.DataFrame], wall_utc: datetime | None = None, stale_after_s: float = 1800.0) -> dict[str, pl.DataFrame]:
@@ -117,7 +113,7 @@ def compute_marts(inputs: dict[str, pl.DataFrame], wall_utc: datetime | None = N
         r_exposure = exposure.filter(pl.col("race_id") == race_id)
         starts = [w["start_utc"] for w in (race["start_waves"] or []) if w.get("start_utc") is not None]
         race_start = min(starts).astimezone(UTC) if starts else None
-        forecasts.append(station_forecast(now, r_pass, r_part, r_course, weather).with_columns(pl.lit(now).alias("race_clock_utc")))
+        forecasts.append(station_forecast(now, r_pass, r_part, r_course, weather, reports=r_reports).with_columns(pl.lit(now).alias("race_clock_utc")))
         statuses.append(runner_status(now, r_part, r_pass, r_reports, r_course).with_columns(pl.lit(now).alias("race_clock_utc")))
         distress.append(_collect(live_distress(r_pass, r_course, now)))
         loads.append(

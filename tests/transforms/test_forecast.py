@@ -172,3 +172,64 @@ def test_started_runner_not_yet_at_a_mat_is_projected_from_the_start_at_declared
     assert (aid["arrivals_next_30m"], aid["arrivals_next_60m"]) == (0, 1)
     # no weather: heat multiplier 1; relative pace assumed 1
     assert aid["expected_cramps_next_60m"] == pytest.approx(ON_COURSE * 0.02 * 3 / W_FINISH)
+
+
+REPORT_SCHEMA = {
+    "race_id": pl.String, "bib": pl.String, "source": pl.String, "point_id": pl.String, "km": pl.Float64,
+    "reported_at_utc": UTC, "disposition": pl.String,
+}
+
+
+def reports(rows):
+    """rows of (bib, seconds after the gun, disposition), all at the 25 km aid station."""
+    return pl.DataFrame(
+        {
+            "race_id": [RACE] * len(rows), "bib": [r[0] for r in rows], "source": ["aid_station"] * len(rows),
+            "point_id": ["aid-25k"] * len(rows), "km": [25.0] * len(rows),
+            "reported_at_utc": [GUN + timedelta(seconds=r[1]) for r in rows], "disposition": [r[2] for r in rows],
+        },
+        schema=REPORT_SCHEMA,
+    )
+
+
+A_AND_C = passings([("A", "mat-10k", 3000), ("A", "mat-20k", 6000), ("C", "mat-10k", 3700)])
+A_AND_C_PEOPLE = participants([("A", 0, 14400.0), ("C", 0, None)])
+
+
+def arrivals(out, point_id):
+    row = station(out, point_id)
+    return row["arrivals_next_30m"], row["arrivals_next_60m"]
+
+
+@pytest.mark.parametrize("disposition", ["dnf", "transported"])
+def test_a_runner_taken_off_course_by_a_report_is_not_expected_ahead(disposition):
+    # A (20K at 6000 s, due at 25 km at 7500 s and 35 km at 10500 s) is reported out at 6600 s,
+    # only 10 min after the mat, long before the 45-min overdue rule would drop A; C still reaches 25 km at +34 min
+    out = station_forecast(NOW, A_AND_C, A_AND_C_PEOPLE, COURSE, None, PARAMS,
+                           reports=reports([("A", 6600, disposition)]))
+    assert arrivals(out, "aid-25k") == (0, 1)
+    assert arrivals(out, "aid-35k") == (0, 0)
+    assert station(out, "aid-25k")["expected_cramps_next_60m"] == pytest.approx(ON_COURSE * W_25 / W_FINISH)
+
+
+def test_reports_that_do_not_stop_the_runner_or_come_later_leave_them_on_course():
+    kept = reports([
+        ("A", 6600, "returned_to_race"),  # treated and back in the race
+        ("C", 3500, "dnf"),  # before C's 10K passing at 3700 s: C ran on (a wrong bib or a change of mind)
+    ])
+    out = station_forecast(NOW, A_AND_C, A_AND_C_PEOPLE, COURSE, None, PARAMS, reports=kept)
+    assert arrivals(out, "aid-25k") == (1, 2)  # A at +5 min, C at +34 min
+    later = station_forecast(NOW, A_AND_C, A_AND_C_PEOPLE, COURSE, None, PARAMS,
+                             reports=reports([("A", 7300, "dnf")]))  # after NOW: not known yet
+    assert arrivals(later, "aid-25k") == (1, 2)
+
+
+def test_a_started_runner_reported_out_before_the_first_mat_is_not_projected():
+    course = pl.DataFrame(
+        {"race_id": [RACE] * 3, "point_id": ["aid-03k", "mat-05k", "finish"],
+         "kind": ["aid_station", "timing_mat", "finish"], "km": [3.0, 5.0, 42.195],
+         "label": ["Aid 3 km", "5K", "Finish"]}
+    )
+    people = participants([("F", 6600, 42195.0)])  # would reach 3 km at +50 min
+    out = station_forecast(NOW, passings([]), people, course, None, PARAMS, reports=reports([("F", 7000, "transported")]))
+    assert arrivals(out, "aid-03k") == (0, 0)

@@ -13,7 +13,9 @@ Who counts (documented in docs/alerts.md):
   the start at their declared pace (runners without a declared time cannot be projected);
 - NOT runners more than OVERDUE_AFTER_S (45 min) past their projected time at the next mat:
   they have probably stopped, and counting them would inflate every station ahead;
-- the forecast does not know about DNF reports; pass passings only for runners still out.
+- NOT runners taken off course by a medical report: from the time of a report with
+  disposition dnf or transported that is their latest report and comes after their latest
+  passing (the rule of locator.runner_status's `dnf` status).
 Weather: the latest WBGT at or before now_utc, from the race's preferred feed
 (heat.preferred_weather_source), is assumed to hold for the next hour (persistence); with no
 weather the heat multiplier is 1.
@@ -34,6 +36,8 @@ from racecramp.transforms.hazard import (
 )
 from racecramp.transforms.heat import preferred_weather_source
 from racecramp.transforms.locator import (
+    MEDICAL_REPORT_SOURCES,
+    STOPPED_DISPOSITIONS,
     collect_if_lazy,
     check_now_utc,
     finish_km_by_race,
@@ -77,8 +81,34 @@ def latest_wbgt_c(now_utc: datetime, weather_with_heat: pl.DataFrame | pl.LazyFr
     return series["wbgt_c"][-1] if series.height else None
 
 
+def taken_off_course(now_utc: datetime, reports: pl.DataFrame | pl.LazyFrame,
+                     positions: pl.DataFrame) -> pl.DataFrame:
+    """(race_id, bib) of runners whose latest medical report by now_utc says dnf or transported
+    and comes after their latest passing (positions: locator.latest_passings)."""
+    reports = collect_if_lazy(reports)
+    require_columns(reports, "cramp_reports", ("race_id", "bib", "source", "reported_at_utc", "disposition"))
+    latest = (
+        reports.filter(
+            pl.col("bib").is_not_null()
+            & pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
+            & (pl.col("reported_at_utc") <= now_utc)
+        )
+        .sort("race_id", "bib", "reported_at_utc")
+        .group_by("race_id", "bib", maintain_order=True)
+        .agg(last_report_at_utc=pl.col("reported_at_utc").last(), last_disposition=pl.col("disposition").last())
+    )
+    return (
+        latest.join(positions.select("race_id", "bib", "last_passed_at_utc"), on=["race_id", "bib"], how="left")
+        .filter(
+            pl.col("last_disposition").is_in(STOPPED_DISPOSITIONS)
+            & (pl.col("last_passed_at_utc").is_null() | (pl.col("last_report_at_utc") > pl.col("last_passed_at_utc")))
+        )
+        .select("race_id", "bib")
+    )
+
+
 def _runners_still_out(now_utc: datetime, passings: pl.DataFrame, participants: pl.DataFrame,
-                       course_points: pl.DataFrame) -> pl.DataFrame:
+                       course_points: pl.DataFrame, reports: pl.DataFrame | None = None) -> pl.DataFrame:
     positions = latest_passings(now_utc, passings, course_points)
     seen = positions.filter(~pl.col("finished"))
     declared = participants.select("race_id", "bib", "declared_finish_s")
@@ -107,23 +137,32 @@ def _runners_still_out(now_utc: datetime, passings: pl.DataFrame, participants: 
     )
     unseen = with_next_mat(now_utc, unseen, course_points)
     columns = ["race_id", "bib", "last_km", "last_passed_at_utc", "pace_s_per_km", "relative_pace", "overdue"]
-    return pl.concat([seen.select(columns), unseen.select(columns)], how="vertical").filter(
+    out = pl.concat([seen.select(columns), unseen.select(columns)], how="vertical").filter(
         ~pl.col("overdue") & pl.col("pace_s_per_km").is_not_null() & (pl.col("pace_s_per_km") > 0)
     )
+    if reports is not None:
+        out = out.join(taken_off_course(now_utc, reports, positions), on=["race_id", "bib"], how="anti")
+    return out
 
 
 def station_forecast(now_utc: datetime, passings: pl.DataFrame | pl.LazyFrame,
                      participants: pl.DataFrame | pl.LazyFrame, course_points: pl.DataFrame | pl.LazyFrame,
                      weather_with_heat: pl.DataFrame | pl.LazyFrame | None = None,
-                     params: HazardParams = HazardParams()) -> pl.DataFrame:
-    """Per station: runners arriving and expected cramp presentations in the next 30 and 60 min."""
+                     params: HazardParams = HazardParams(),
+                     reports: pl.DataFrame | pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Per station: runners arriving and expected cramp presentations in the next 30 and 60 min.
+
+    reports (cramp_reports): runners a dnf/transported report took off course are left out
+    from the report's time; without reports only the 45-min overdue rule removes them.
+    """
     check_now_utc(now_utc)
     passings = collect_if_lazy(passings)
     participants = collect_if_lazy(participants)
     course_points = collect_if_lazy(course_points)
     require_columns(participants, "participants", ("race_id", "bib", "wave_start_utc", "declared_finish_s"))
     stations = station_catchments(course_points)
-    runners = _runners_still_out(now_utc, passings, participants, course_points)
+    runners = _runners_still_out(now_utc, passings, participants, course_points,
+                                 None if reports is None else collect_if_lazy(reports))
     races = stations["race_id"].unique().sort().to_list()
     wbgt = pl.DataFrame(
         {"race_id": races, "wbgt_c": [latest_wbgt_c(now_utc, weather_with_heat, race) for race in races]},
