@@ -54,3 +54,18 @@ def test_token_hashes_must_be_sha256(monkeypatch, tmp_path):
         load_settings()
     toml.write_text(f'[token_hashes]\n"station:aid-20mi" = "{hash_token("secret")}"\n')
     assert load_settings().token_hashes["station:aid-20mi"] == hash_token("secret")
+
+
+def test_season_dataset_defaults_under_the_data_dir_and_takes_any_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("RACECRAMP_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("RACECRAMP_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("RACECRAMP_SEASON_DATASET_ROOT", raising=False)
+    monkeypatch.delenv("RACECRAMP_DASK_ADDRESS", raising=False)
+    settings = load_settings()
+    assert settings.season_root == str(tmp_path / "var" / "season")
+    assert settings.dask_address == ""  # empty: a local cluster is started for the run
+    monkeypatch.setenv("RACECRAMP_SEASON_DATASET_ROOT", "s3://race-archive/season")
+    monkeypatch.setenv("RACECRAMP_DASK_ADDRESS", "tcp://10.0.0.5:8786")
+    settings = load_settings()
+    assert settings.season_root == "s3://race-archive/season"
+    assert settings.dask_address == "tcp://10.0.0.5:8786"

@@ -71,6 +71,7 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
 def publish_after_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, summary: IngestSummary | None) -> dict:
     """Recompute marts and publish what changed; returns the manifest written."""
     from racecramp.marts import compute_and_store_marts
+    from racecramp.season.export import write_touched_editions
 
     snapshot_dir = settings.snapshot_dir
     changed_kinds = {b.kind for b in summary.batches} if summary is not None else set(KIND_TABLES)
@@ -87,6 +88,7 @@ def publish_after_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, sum
     marts = compute_and_store_marts(con, settings)
     for name, frame in marts.items():
         write_snapshot(frame, snapshot_path(snapshot_dir, name))
+    write_touched_editions(con, settings, summary)  # season dataset partitions (docs/season.md)
     manifest = write_manifest(con, settings, sorted(set(ANALYST_TABLES) | set(marts)))
     ensure_replica(settings, manifest["tables"])
     return manifest
