@@ -88,3 +88,29 @@ def test_close_race_triggers_a_run_that_ingests_and_writes_the_report(stack):
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[_deployment().id])))
     assert any(run.parameters.get("race_id") == "boston-2017" for run in runs), [r.parameters for r in runs]
+
+
+def test_closing_through_the_intake_triggers_another_report_run(stack):
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from stack import TOKENS
+
+    deployment_id = _deployment().id
+    runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    with get_client(sync_client=True) as client:
+        before = sum(1 for r in client.read_flow_runs(deployment_filter=runs_filter) if r.state is not None and r.state.is_completed())
+    response = httpx.post(f"http://{stack.intake_host}:{stack.intake_port}/v1/races/boston-2017/close",
+                          json={"by": "dr-lee"}, headers={"Authorization": f"Bearer {TOKENS['command']}"}, timeout=30)
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + REPORT_TIMEOUT_S
+    runs = []
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(deployment_filter=runs_filter)
+        if sum(1 for r in runs if r.state is not None and r.state.is_completed()) > before:
+            break
+        time.sleep(1.0)
+    completed = [r for r in runs if r.state is not None and r.state.is_completed()]
+    assert len(completed) > before, [(r.parameters, r.state_name) for r in runs]
