@@ -122,12 +122,8 @@ HALF_SPLIT_KM = 21.0975
 
 def test_planted_rate_ratios_are_the_documented_values():
     ratios = planted_rate_ratios()
-    # Distance shape (hazard.py defaults: floor 0.02, ramp 20->35 km): integral to x is
-    # 0.02x + 0.98(x-20)^3/675 in the ramp, 0.7 + 4.9 + (x-35) after it.
-    late = (12.795 - (0.6 + 0.98 * 1000 / 675)) / (42.195 - 30)
-    early = (0.02 * 21.0975 + 0.98 * 1.0975**3 / 675) / 21.0975
-    assert ratios["late_vs_early_km"] == pytest.approx(late / early, rel=1e-9)
-    assert ratios["late_vs_early_km"] == pytest.approx(43.85, abs=0.01)
+    # Distance shape (hazard.py defaults): weight 0.02 before 20 km, 1 from 35 km.
+    assert ratios["late_vs_early_km"] == pytest.approx(1 / 0.02, rel=1e-9)
     # Roberts 2010 curve U = 0.514 w^2 - 8.097 w + 78.926: U(20) / U(15) = 122.586 / 73.121.
     assert ratios["hot_vs_cool"] == pytest.approx(122.586 / 73.121, rel=1e-6)
     assert ratios["faster_than_declared_vs_on_pace"] == 1.75
@@ -293,8 +289,8 @@ def test_onsets_per_km_at_risk_are_late_as_planted(big_field):
     km_at_risk = at_risk.with_columns((pl.col("risk_to_km") - pl.col("km_from")).alias("km_at_risk"))
     # Compare like with like: the other multipliers' mean per km in each band divides out.
     bands = {
-        "late": km_at_risk.filter(pl.col("km_from") >= 30.0),
-        "early": km_at_risk.filter(pl.col("risk_to_km") <= HALF_SPLIT_KM),
+        "late": km_at_risk.filter(pl.col("km_from") >= 35.0),
+        "early": km_at_risk.filter(pl.col("risk_to_km") <= 20.0),
     }
     rate = {}
     for name, band in bands.items():

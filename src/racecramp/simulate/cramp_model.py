@@ -44,6 +44,7 @@ from racecramp.transforms.hazard import (
     PRESENTATIONS_PER_1000_STARTERS_LOW,
     HazardParams,
     heat_multiplier,
+    km_weight,
     km_weight_cumulative,
     on_course_share,
     pace_multiplier,
@@ -167,10 +168,12 @@ WEEKLY_KM_SIGMA = 0.35
 LONGEST_RUN_KM_MEAN = 32.0
 LONGEST_RUN_KM_SD = 3.0
 
-# Rate-ratio comparisons reported by planted_rate_ratios(): late = onset at or after 30 km
-# (Manjra 1996's cut), early = before halfway; hot = WBGT 20 °C, cool = at or below 15 °C.
-LATE_FROM_KM = 30.0
-EARLY_BEFORE_KM = HALF_KM
+# Rate-ratio comparisons reported by planted_rate_ratios(): late = at the plateau of the
+# distance shape (from hazard.py's peak_from_km, 35 km), early = before its ramp (20 km).
+# The baseline hazard is constant inside each, so a Poisson model with these km bands
+# estimates exactly this ratio (1 / floor_weight); a band that spans the ramp (e.g. 30 km to
+# the finish) has no single planted value: its estimate depends on who is still at risk.
+# The hot comparison is WBGT 20 °C vs at or below the heat threshold (15 °C).
 HOT_REFERENCE_WBGT_C = 20.0
 
 # Independent random streams inside one seed (declared.py uses stream 1).
@@ -288,13 +291,10 @@ def heat_rate_ratio(wbgt_c: float, params: CrampModelParams = CrampModelParams()
 
 
 def late_vs_early_rate_ratio(params: CrampModelParams = CrampModelParams()) -> float:
-    """Planted ratio of the mean hazard per km at or after LATE_FROM_KM to that before halfway."""
+    """Planted ratio of the hazard per km on the plateau (from peak_from_km) to that before
+    the ramp (before ramp_start_km): both constant, so the ratio is 1 / floor_weight."""
     hp = params.hazard
-    late = (_float_of(km_weight_cumulative(hp.course_km, hp)) - _float_of(km_weight_cumulative(LATE_FROM_KM, hp))) / (
-        hp.course_km - LATE_FROM_KM
-    )
-    early = _float_of(km_weight_cumulative(EARLY_BEFORE_KM, hp)) / EARLY_BEFORE_KM
-    return late / early
+    return _float_of(km_weight(hp.peak_from_km, hp)) / _float_of(km_weight(0.0, hp))
 
 
 def planted_rate_ratios(params: CrampModelParams = CrampModelParams()) -> dict[str, float]:
