@@ -36,6 +36,40 @@ def _send_action(alert_id: str, action: str) -> None:
     sent[alert_id] = (action, answer)
 
 
+def _send_close(race_id: str) -> None:
+    cfg = common.settings()
+    token = common.command_token()
+    sent = st.session_state.setdefault("race_close_sent", {})
+    if token is None:
+        sent[race_id] = common.IntakeAnswer(False, None, None, "no command token configured")
+        return
+    sent[race_id] = common.post_to_intake(cfg, f"/v1/races/{quote(race_id, safe='')}/close", token, {"by": common.acting_as()})
+    st.session_state[f"confirm-close-{race_id}"] = False
+
+
+def _close_race(ctx: common.PageContext) -> None:
+    """Close the race (two steps: tick the confirmation, then press): the post-race report is written next."""
+    if ctx.race_id is None:
+        return
+    with st.expander("Close race and write the post-race report"):
+        token = common.command_token()
+        if token is None:
+            st.caption(f"Closing the race needs the command token (`command_token` in secrets or `{common.COMMAND_TOKEN_ENV}`).")
+        confirmed = st.checkbox(
+            f"{ctx.race_id} is over: no more runners on course, every tent has entered its reports",
+            key=f"confirm-close-{ctx.race_id}", disabled=token is None,
+        )
+        st.button("Close race", key=f"close-{ctx.race_id}", on_click=_send_close, args=(ctx.race_id,),
+                  disabled=token is None or not confirmed, type="primary")
+        answer = st.session_state.get("race_close_sent", {}).get(ctx.race_id)
+        if answer is not None:
+            if answer.ok:
+                st.success(f"{ctx.race_id} closed at {answer.body.get('closed_at_utc')} (landing batch {answer.body.get('batch_id')}); "
+                           "the post-race report is being written (docs/report.md).")
+            else:
+                st.error(f"Close race not sent: {answer.error}")
+
+
 def _freshness(ctx: common.PageContext) -> None:
     fresh = dd.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
     if fresh.stale:
@@ -216,3 +250,4 @@ def live() -> None:
 
 
 live()
+_close_race(start)

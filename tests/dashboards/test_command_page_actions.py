@@ -51,3 +51,42 @@ def test_intake_down_shows_the_action_was_not_sent(small):
     at.button(key=f"resolve-{target['alert_id']}").click().run()
     assert any("not sent" in e.value and "could not reach the intake" in e.value for e in at.error)
     assert len(_landed_actions(small)) == before
+
+
+def _landed_closures(settings) -> list[dict]:
+    records = []
+    for batch in landing.list_batches(settings.landing_dir, kinds=["race_closures"]):
+        rows, _source, _at = landing.read_batch(batch)
+        records.extend(rows)
+    return records
+
+
+def test_close_race_needs_the_confirmation_then_lands_a_closure_through_the_intake(small):
+    from dashboard_fixtures import RACE
+    from racecramp.warehouse import open_writer, query
+
+    with running_intake(small):
+        at = open_page(command_token="tok-command")
+        at.sidebar.text_input(key="acting_as").input("Dr Ada")
+        assert at.button(key=f"close-{RACE}").disabled, "closing needs the confirmation first"
+        at.checkbox(key=f"confirm-close-{RACE}").check().run()
+        assert not at.button(key=f"close-{RACE}").disabled
+        at.button(key=f"close-{RACE}").click().run()
+        assert not at.exception
+        assert any(f"{RACE} closed at" in s.value for s in at.success)
+        assert [(r["race_id"], r["closed_by"]) for r in _landed_closures(small)] == [(RACE, "Dr Ada")]
+        assert not at.checkbox(key=f"confirm-close-{RACE}").value, "the confirmation resets after a close"
+    ingest_now(small)
+    with open_writer(small.warehouse_path) as con:
+        assert query(con, "SELECT race_id, closed_by FROM race_closures").rows() == [(RACE, "Dr Ada")]
+
+
+def test_close_race_with_the_intake_down_says_it_was_not_sent(small):
+    from dashboard_fixtures import RACE
+
+    before = len(_landed_closures(small))
+    at = open_page(command_token="tok-command")
+    at.checkbox(key=f"confirm-close-{RACE}").check().run()
+    at.button(key=f"close-{RACE}").click().run()
+    assert any("Close race not sent" in e.value and "could not reach the intake" in e.value for e in at.error)
+    assert len(_landed_closures(small)) == before
