@@ -19,7 +19,6 @@ from racecramp.domain import Disposition
 from racecramp.transforms.locator import MEDICAL_REPORT_SOURCES
 from racecramp.transforms.rates import unique_reports
 from racecramp.transforms.stats import PER_1000, wilson_ci
-from racecramp.transforms.survey import ASSOCIATION_NOTE
 
 # Snapshot tables the report reads (publish.py writes them after every ingest).
 REPORT_TABLES = (

@@ -89,7 +89,7 @@ def odds_ratios(frame: pl.DataFrame) -> str:
                                                   title=_title("Survey risk factors (association only)", simulated)))
 
 
-def comparison(frame: pl.DataFrame, race_id: str) -> str:
+def comparison(frame: pl.DataFrame) -> str:
     """Cramp cases per 1000 starters, with CI, for each edition of the series."""
     data = frame.select(pl.col("race_id").alias("category"), pl.col("per_1000_starters").alias("rate_per_1000"),
                         "ci_low_per_1000", "ci_high_per_1000", "cases", pl.col("starters").alias("runners"), "simulated")

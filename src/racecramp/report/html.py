@@ -262,7 +262,7 @@ def _comparison(report: RaceReport) -> str:
     else:
         note = (f"<p>Every edition of the <strong>{escape(report.series)}</strong> series in the warehouse up to this one "
                 f"({', '.join(escape(r) for r in earlier['race_id'].to_list())} earlier). The same counting rules apply to each.</p>")
-    chart = f"<figure>{charts.comparison(frame, report.race['race_id'])}</figure>" if frame.height > 1 else ""
+    chart = f"<figure>{charts.comparison(frame)}</figure>" if frame.height > 1 else ""
     tab = table(frame, "t-comparison", "comparison", (
         Col("edition", "race_id", _text, number=False),
         Col("starters", "starters", fmt_int), Col("finishers", "finishers", fmt_int),
