@@ -17,6 +17,7 @@ from typing import Any
 import cloudpickle
 from distributed import LocalCluster
 from prefect import flow, task
+from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
@@ -59,6 +60,12 @@ def season(root: str, out_dir: str, storage_options: dict[str, Any] | None = Non
     return [str(p) for p in write_season_results(pooled.result(), Path(out_dir))]
 
 
+def _stop_server(server: SubprocessASGIServer) -> None:
+    """Send the run's last log records before the temporary API goes away (else they retry at exit)."""
+    APILogWorker.drain_all(timeout=5)
+    server.stop()
+
+
 def run_season(root: str, out_dir: str, address: str = "", storage_options: dict[str, Any] | None = None,
                race_ids: list[str] | None = None, workers: int = LOCAL_WORKERS) -> list[str]:  # fmt: skip
     """Run the flow on the Dask scheduler at `address`, or on a LocalCluster of `workers` processes.
@@ -74,7 +81,7 @@ def run_season(root: str, out_dir: str, address: str = "", storage_options: dict
         if not api_url:
             os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
             server = SubprocessASGIServer(port=SubprocessASGIServer().find_available_port())
-            stack.callback(server.stop)
+            stack.callback(_stop_server, server)
             started = pool.submit(server.start, SERVER_START_TIMEOUT_S)
             api_url = server.api_url
         if address:
