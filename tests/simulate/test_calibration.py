@@ -24,15 +24,10 @@ from racecramp.simulate.cramp_model import (
     SURVEY_PREVALENCE_LOW,
 )
 from racecramp.simulate.events import SimulatedRace, event_stream, simulate_race, stream_digest
-from racecramp.sources.mapping import load_mapping
-from racecramp.sources.race import read_race
-from racecramp.sources.results import read_results
-from racecramp.sources.weather import read_visualcrossing_csv
-from racecramp.transforms.heat import with_heat
+from racecramp import replay
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SEED = 20170417
-UTC_US = pl.Datetime("us", "UTC")
 
 
 def need(path: Path) -> Path:
@@ -44,54 +39,14 @@ def need(path: Path) -> Path:
     return path
 
 
-def wave_starts(races: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFrame:
-    """Each runner's wave and gun time from the race file's bib ranges (prefix, from, to)."""
-    waves = races.select("race_id", "start_waves").explode("start_waves").unnest("start_waves").with_columns(
-        pl.col("bib_from").cast(pl.Int64), pl.col("bib_to").cast(pl.Int64), pl.col("bib_prefix").fill_null("")
-    )
-    runners = participants.select(
-        "race_id",
-        "bib",
-        pl.col("bib").str.extract(r"^(\D*)", 1).fill_null("").alias("_prefix"),
-        pl.col("bib").str.extract(r"(\d+)$", 1).cast(pl.Int64, strict=False).alias("_num"),
-    )
-    matched = (
-        runners.join(waves, on="race_id")
-        .filter(
-            (pl.col("_prefix") == pl.col("bib_prefix"))
-            & (pl.col("bib_from").is_null() | (pl.col("_num") >= pl.col("bib_from")))
-            & (pl.col("bib_to").is_null() | (pl.col("_num") <= pl.col("bib_to")))
-        )
-        .sort("bib", "wave")
-        .unique("bib", keep="first")
-        .select("race_id", "bib", "wave", pl.col("start_utc").cast(UTC_US).alias("wave_start_utc"))
-    )
-    return participants.drop("wave").join(matched, on=["race_id", "bib"], how="left")
-
-
 def load_race(year: int):
+    """What a replay of Boston <year> starts from: start list with wave starts, passings,
+    course and weather with WBGT (racecramp.replay.load_source)."""
     race_id = f"boston-{year}"
-    races, course = read_race(need(DATA / "races" / f"{race_id}.toml"))
-    rows = read_results(need(DATA / race_id / "results.csv"), load_mapping("boston"), race_id).rows
-    participants = wave_starts(
-        races, rows.select("race_id", "bib", "sex", "age", "wave", "finished", "official_time_s")
-    )
-    passings = (
-        rows.select("race_id", "bib", "splits")
-        .explode("splits")
-        .drop_nulls("splits")
-        .unnest("splits")
-        .drop("column")
-        .join(participants.select("race_id", "bib", "wave_start_utc"), on=["race_id", "bib"])
-        .with_columns(
-            (pl.col("wave_start_utc") + pl.duration(microseconds=(pl.col("net_time_s") * 1e6).round())).alias("passed_at_utc")
-        )
-        .drop("wave_start_utc")
-    )
-    weather = read_visualcrossing_csv(
-        need(DATA / "weather" / "boston_hourly.csv"), "Boston Marathon", year, timezones={"Boston Marathon": "America/New_York"}
-    )
-    return participants, passings, course, with_heat(weather.lazy()).collect()
+    for path in (DATA / "races" / f"{race_id}.toml", DATA / race_id / "results.csv", DATA / "weather" / "boston_hourly.csv"):
+        need(path)
+    source = replay.load_source(race_id)
+    return source.participants, source.passings, source.course, source.weather
 
 
 def simulated(inputs) -> SimulatedRace:
