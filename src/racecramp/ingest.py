@@ -32,7 +32,6 @@ KIND_ORDER = ("races", "course_points", "participants", "results", "passings", "
               "race_closures")
 
 # Plain kinds whose staging table is not (yet) in warehouse.STAGING_TABLES.
-EXTRA_STAGING_TABLES = {"race_closures": "stg_race_closures"}
 
 QUARANTINE_SCHEMA = {
     "landed_at_utc": pl.Datetime("us", "UTC"),
@@ -123,7 +122,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch) -> BatchR
     append(con, "quarantine", quarantined)
     accepted = 0
     for kind, frame in good.items():
-        table = STAGING_TABLES.get(kind) or EXTRA_STAGING_TABLES[kind]
+        table = STAGING_TABLES[kind]
         keys = ("race_id",) if kind == "races" else NATURAL_KEYS[kind]
         accepted_frame = frame.select([c for c in frame.columns if not c.startswith("_")])
         upsert(con, table, accepted_frame, keys)

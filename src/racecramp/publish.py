@@ -37,6 +37,7 @@ KIND_TABLES = {
     "reports": ("cramp_reports",),
     "survey": ("survey_responses",),
     "alert_actions": (),
+    "race_closures": ("race_closures",),
 }
 
 

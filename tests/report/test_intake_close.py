@@ -56,7 +56,7 @@ def test_command_closes_the_race_through_landing_and_ingest(intake):
 def test_a_station_may_not_close_the_race(intake):
     settings, client, _, _ = intake
     response = _close(client, "boston-2017", TOKENS["station:aid-20mi"])
-    assert response.status_code == 403 and "may not close a race" in response.text
+    assert response.status_code == 403 and "may not post race_closures: expected command" in response.text
     assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
 
 

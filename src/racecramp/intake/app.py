@@ -484,8 +484,7 @@ class Intake:
         """Land a race_closures record, then announce racecramp.race.closed (the report deployment's trigger)."""
         from racecramp.report.closure import closure_record, race_closed
 
-        if not principal.is_command:
-            raise auth.ForbiddenError(f"principal {principal.name!r} may not close a race: expected {auth.COMMAND}")
+        auth.require(principal, "race_closures")
         close = _validate(RACE_CLOSE, _parse_json(body))
         course = self.course()
         if race_id not in course.distance_km:

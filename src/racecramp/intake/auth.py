@@ -29,6 +29,7 @@ ENDPOINT_PRINCIPALS = {
     "weather": FEED_WEATHER,
     "survey": FEED_SURVEY,
     "alert_actions": COMMAND,
+    "race_closures": COMMAND,
 }
 
 
@@ -83,7 +84,8 @@ def require(principal: Principal, endpoint: str) -> None:
     if ENDPOINT_PRINCIPALS.get(endpoint) == principal.name:
         return
     allowed = ENDPOINT_PRINCIPALS.get(endpoint, "?")
-    raise ForbiddenError(f"principal {principal.name!r} may not post {endpoint}: expected {allowed} or {COMMAND}")
+    expected = COMMAND if allowed == COMMAND else f"{allowed} or {COMMAND}"
+    raise ForbiddenError(f"principal {principal.name!r} may not post {endpoint}: expected {expected}")
 
 
 def require_station(principal: Principal, point_id: str, where: str) -> None:

@@ -27,6 +27,7 @@ STAGING_TABLES = {
     "reports": "stg_cramp_reports",
     "survey": "stg_survey_responses",
     "alert_actions": "stg_alert_actions",
+    "race_closures": "stg_race_closures",
 }
 
 ANALYST_TABLES = (
@@ -37,6 +38,7 @@ ANALYST_TABLES = (
     "weather_observations",
     "cramp_reports",
     "survey_responses",
+    "race_closures",
     "quarantine",
 )
 
