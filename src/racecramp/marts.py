@@ -149,8 +149,61 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def compute_and_store_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, pl.DataFrame]:
-    marts = compute_marts(load_inputs(con), stale_after_s=settings.weather_stale_after_s)
+# The survey-cohort model costs about 2 s for two 26,000-runner races, too much for every
+# half-second live cycle: it is recomputed when the survey has changed and the stored result
+# is older than this (and always by `racecramp marts`, which passes refresh_cohort_after_s=0).
+COHORT_REFRESH_S = 60.0
+
+
+def survey_rate_ratios(inputs: dict[str, pl.DataFrame], computed_at_utc: datetime | None = None) -> pl.DataFrame:
+    """Survey-cohort rate ratios pooled over every race in `inputs` (transforms.cohort), with
+    the number of survey rows used and when, so a later cycle can tell whether it is stale."""
+    from racecramp.transforms.cohort import cohort_rate_ratios, cohort_stretches
+    from racecramp.transforms.exposure import runner_segments
+    from racecramp.transforms.heat import with_heat
+
+    survey = inputs["survey_responses"]
+    stamp = (
+        pl.lit(survey.height, pl.Int64).alias("survey_rows"),
+        pl.lit(computed_at_utc or datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("computed_at_utc"),
+    )
+    if survey.height == 0:
+        return _empty_cohort().with_columns(*stamp)
+    segments = runner_segments(inputs["passings"], inputs["participants"], inputs["course_points"])
+    weather = with_heat(inputs["weather_observations"].lazy())
+    return cohort_rate_ratios(cohort_stretches(survey, segments, weather)).with_columns(*stamp)
+
+
+def _empty_cohort() -> pl.DataFrame:
+    from racecramp.transforms.cohort import RESULT_SCHEMA
+
+    return pl.DataFrame(schema=RESULT_SCHEMA)
+
+
+def _stored_cohort(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    exists = query(con, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'survey_rate_ratios'")["n"][0] > 0
+    return _utc(query(con, "SELECT * FROM survey_rate_ratios")) if exists else None
+
+
+def _cohort_mart(con: duckdb.DuckDBPyConnection, inputs: dict[str, pl.DataFrame], refresh_after_s: float) -> pl.DataFrame:
+    """The stored survey_rate_ratios while still good enough, else a fresh one. Good enough:
+    computed from the same number of survey rows, or less than refresh_after_s ago (0 = never)."""
+    now = datetime.now(UTC)
+    stored = _stored_cohort(con)
+    if stored is not None and stored.height and refresh_after_s > 0:
+        unchanged = stored["survey_rows"][0] == inputs["survey_responses"].height
+        young = (now - stored["computed_at_utc"][0]).total_seconds() < refresh_after_s
+        if unchanged or young:
+            return stored
+    return survey_rate_ratios(inputs, now)
+
+
+def compute_and_store_marts(
+    con: duckdb.DuckDBPyConnection, settings: Settings, refresh_cohort_after_s: float = COHORT_REFRESH_S
+) -> dict[str, pl.DataFrame]:
+    inputs = load_inputs(con)
+    marts = compute_marts(inputs, stale_after_s=settings.weather_stale_after_s)
+    marts["survey_rate_ratios"] = _cohort_mart(con, inputs, refresh_cohort_after_s)
     for name, frame in marts.items():
         replace_table(con, name, frame)
     return marts

@@ -71,7 +71,7 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
 
 def publish_after_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, summary: IngestSummary | None) -> dict:
     """Recompute marts and publish what changed; returns the manifest written."""
-    from racecramp.marts import compute_and_store_marts
+    from racecramp.marts import COHORT_REFRESH_S, compute_and_store_marts
     from racecramp.season.export import write_touched_editions
 
     snapshot_dir = settings.snapshot_dir
@@ -86,7 +86,8 @@ def publish_after_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, sum
             tables.add(table)
     for table in sorted(tables):
         _copy_table(con, table, snapshot_path(snapshot_dir, table))
-    marts = compute_and_store_marts(con, settings)
+    # a full publish (no summary: `racecramp marts`, the demo) recomputes even the slow marts
+    marts = compute_and_store_marts(con, settings, refresh_cohort_after_s=COHORT_REFRESH_S if summary is not None else 0.0)
     for name, frame in marts.items():
         write_snapshot(frame, snapshot_path(snapshot_dir, name))
     write_touched_editions(con, settings, summary)  # season dataset partitions (docs/season.md)

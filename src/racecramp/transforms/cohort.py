@@ -59,6 +59,8 @@ TERMS = (
     ("electrolyte_drinks_vs_none", "electrolyte drinks vs none", "electrolyte_drinks", True, False),
 )
 
+OPTIONAL_FACTORS = ("fast", "prior_cramps", "electrolyte_drinks")
+
 RESULT_SCHEMA = {
     "term": pl.String, "comparison": pl.String, "rate_ratio": pl.Float64, "ci_low": pl.Float64,
     "ci_high": pl.Float64, "p_value": pl.Float64, "events": pl.Int64, "km_at_risk": pl.Float64,
@@ -132,9 +134,15 @@ def cohort_stretches(survey_responses: Frame, segments: Frame, weather_with_heat
 def cohort_rate_ratios(stretches: Frame) -> pl.DataFrame:
     """Adjusted rate ratios (Poisson, offset log km at risk) for each term of TERMS whose
     level and reference both have exposure; an empty frame when there is no event."""
+    stretches = stretches.lazy()
+    # a factor nobody has (no declared times, a survey without the question) leaves the model;
+    # a factor some lack drops those stretches
+    nulls = stretches.select(pl.col(c).null_count().alias(c) for c in OPTIONAL_FACTORS).collect().row(0, named=True)
+    total = stretches.select(pl.len()).collect().item()
+    absent = [c for c, n in nulls.items() if total and n == total]
     cells = (
-        stretches.lazy()
-        .drop_nulls(["heat_band", "fast", "prior_cramps", "electrolyte_drinks", "km_band"])
+        stretches.with_columns(pl.lit(False).alias(c) for c in absent)
+        .drop_nulls(["heat_band", "km_band", *OPTIONAL_FACTORS])
         .group_by("km_band", "heat_band", "fast", "collapsed", "prior_cramps", "electrolyte_drinks")
         .agg(pl.col("event").sum().alias("events"), pl.col("km_at_risk").sum(), pl.col("simulated").any())
         .sort("km_band", "heat_band", "fast", "collapsed", "prior_cramps", "electrolyte_drinks")
