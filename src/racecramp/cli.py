@@ -387,14 +387,42 @@ def _replay(settings, race, speed, seed, intake_url, to, from_file, tokens_file,
 
 
 @app.command()
-def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="start the stack after loading")):
-    """Load Boston 2017 and 2018 with SIMULATED cramps, publish the marts, start the stack."""
-    from racecramp.demo import load_demo
+def demo(
+    speed: float = typer.Option(60.0, "--speed", help="replay speed (race seconds per wall second)"),
+    replay_live: bool = typer.Option(True, "--replay/--bulk", help="replay Boston 2017 live (default) or load it in bulk"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="start the stack (with --bulk: after loading)"),
+):
+    """The demo: Boston 2018 in bulk, then the stack and a live replay of Boston 2017 at 60x,
+    with SIMULATED cramp reports and survey answers."""
+    from racecramp import services
+    from racecramp.demo import DEMO_RACES, DEMO_SEED, EARLIER_EDITIONS, LIVE_RACE, demo_tokens, load_demo
+    from racecramp.replay import ReplayError
 
     settings = _settings()
-    load_demo(settings, say=console.print)
-    if serve_after:
-        serve(no_dashboard=False)
+    demo_tokens(settings, say=console.print)
+    if not replay_live:
+        load_demo(settings, say=console.print, races=DEMO_RACES)
+        if serve_after:
+            serve(no_dashboard=False)
+        return
+    load_demo(settings, say=console.print, races=EARLIER_EDITIONS)
+    console.print("starting racecramp (Prefect server, flows, intake, dashboard) ...")
+    stack = services.start_stack(settings, with_dashboard=True)
+    try:
+        urls = stack.urls()
+        for name, url in urls.items():
+            console.print(f"  {name:10s} {url}")
+        if "dashboard" in urls:
+            console.print(f"[bold green]open the dashboard: {urls['dashboard']}[/bold green]")
+        try:
+            _replay(settings, LIVE_RACE, speed, DEMO_SEED, None, None, None, None, True)
+        except ReplayError as exc:
+            err_console.print(f"[red]replay stopped:[/red] {exc}")
+        console.print(f"replay finished; the stack keeps running (dashboard {urls.get('dashboard', '-')}); Ctrl-C to stop")
+    except KeyboardInterrupt:
+        services.stop_stack(stack)
+        raise typer.Exit(130) from None
+    raise typer.Exit(services.run_forever(stack, on_event=lambda msg: err_console.print(f"[yellow]{msg}[/yellow]")))
 
 
 def _register_plugins() -> None:
