@@ -13,6 +13,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from racecramp.config import Settings, SettingsError, load_settings
+from racecramp.report.cli import register as register_report_commands
+from racecramp.season.cli import register as register_season_commands
 
 app = typer.Typer(help="racecramp: cramp monitoring for marathon medical teams.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 import_app = typer.Typer(help="Import a file through landing -> validation -> warehouse.", no_args_is_help=True)
@@ -425,22 +427,9 @@ def demo(
     raise typer.Exit(services.run_forever(stack, on_event=lambda msg: err_console.print(f"[yellow]{msg}[/yellow]")))
 
 
-def _register_plugins() -> None:
-    """Commands that live beside their feature: report/close-race (racecramp.report.cli)
-    and season (racecramp.season.cli). Each module has `register(app, settings_fn)`."""
-    import importlib
-
-    for name in ("racecramp.report.cli", "racecramp.season.cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(app, _settings)
-
-
-_register_plugins()
+# Commands that live beside their feature (report and close-race; season and its generator).
+register_report_commands(app, _settings)
+register_season_commands(app, _settings)
 
 
 if __name__ == "__main__":
