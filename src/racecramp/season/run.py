@@ -63,6 +63,10 @@ def _num(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def _ci(low: float | None, high: float | None, fmt: str) -> str:
+    return "–" if low is None or high is None else f"{low:{fmt}}–{high:{fmt}}"
+
+
 def season_rich_tables(tables: dict[str, pl.DataFrame]) -> list[Table]:
     """Rich tables of the pooled results; titles say SIMULATED when any input was simulated."""
     out = []
@@ -75,7 +79,7 @@ def season_rich_tables(tables: dict[str, pl.DataFrame]) -> list[Table]:
     for name in ("WBGT flag", "band", "editions", "cases", "runner-station passings", "per 1000", "95% CI (Wilson)"):
         t.add_column(name, justify="left" if name in ("WBGT flag", "band") else "right")
     for r in wbgt.iter_rows(named=True):
-        ci = f"{_num(r['ci_low_per_1000'], '.3f')}–{_num(r['ci_high_per_1000'], '.3f')}"
+        ci = _ci(r["ci_low_per_1000"], r["ci_high_per_1000"], ".3f")
         t.add_row(r["wbgt_flag"], r["wbgt_band"], str(r["editions"]), f"{r['cases']:,}", f"{r['runners']:,}",
                   _num(r["rate_per_1000"], ".3f"), ci)  # fmt: skip
     out.append(t)
@@ -85,7 +89,7 @@ def season_rich_tables(tables: dict[str, pl.DataFrame]) -> list[Table]:
     for name in ("grouping", "pace group", "cases", "starters", "per 1000", "95% CI (Wilson)"):
         t.add_column(name, justify="left" if name in ("grouping", "pace group") else "right")
     for r in pace.iter_rows(named=True):
-        ci = f"{_num(r['ci_low_per_1000'], '.1f')}–{_num(r['ci_high_per_1000'], '.1f')}"
+        ci = _ci(r["ci_low_per_1000"], r["ci_high_per_1000"], ".1f")
         t.add_row(r["grouping"], r["pace_group"], f"{r['cases']:,}", f"{r['runners']:,}", _num(r["rate_per_1000"], ".1f"), ci)
     out.append(t)
 
@@ -94,7 +98,7 @@ def season_rich_tables(tables: dict[str, pl.DataFrame]) -> list[Table]:
     for name in ("race-day flag", "editions", "starters", "cramps per 1000 (CI)", "slowed > 25% late (CI)"):
         t.add_column(name, justify="left" if name == "race-day flag" else "right")
     for r in day.iter_rows(named=True):
-        rate = f"{_num(r['rate_per_1000'], '.1f')} ({_num(r['ci_low_per_1000'], '.1f')}–{_num(r['ci_high_per_1000'], '.1f')})"
+        rate = f"{_num(r['rate_per_1000'], '.1f')} ({_ci(r['ci_low_per_1000'], r['ci_high_per_1000'], '.1f')})"
         share = r["slowdown_share"]
         slow = "–" if share is None else (
             f"{100 * share:.1f} % ({100 * r['slowdown_ci_low']:.1f}–{100 * r['slowdown_ci_high']:.1f})"
