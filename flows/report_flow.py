@@ -44,7 +44,8 @@ def build_report_deployment(settings: Settings):
 
     races_file = snapshot_path(settings.snapshot_dir, "races")
     races = pl.read_parquet(races_file) if races_file.exists() else None
-    when = report_schedule(settings.race_id, races)
+    when = report_schedule(settings.race_id, races, hour_local=settings.report_hour_local,
+                           minute_local=settings.report_minute_local, days_after=settings.report_days_after)
     return post_race_report.to_deployment(
         name="post-race-report",
         schedules=[Cron(when.cron, timezone=when.timezone)],

@@ -69,3 +69,13 @@ def test_season_dataset_defaults_under_the_data_dir_and_takes_any_url(monkeypatc
     settings = load_settings()
     assert settings.season_root == "s3://race-archive/season"
     assert settings.dask_address == "tcp://10.0.0.5:8786"
+
+
+def test_report_schedule_and_folder_are_settings_checked_by_range(tmp_path, monkeypatch):
+    monkeypatch.setenv("RACECRAMP_REPORT_DIR", str(tmp_path / "out"))
+    from racecramp.report.write import report_dir
+
+    assert report_dir(load_settings()) == tmp_path / "out"
+    monkeypatch.setenv("RACECRAMP_REPORT_HOUR_LOCAL", "24")
+    with pytest.raises(SettingsError, match="report_hour_local"):
+        load_settings()

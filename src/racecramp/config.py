@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     # season_storage_options (passed to polars/fsspec), never in the URL.
     season_dataset_root: str = ""
     season_storage_options: dict[str, str] = Field(default_factory=dict)
+    # Post-race report (docs/report.md): the deployment's cron runs at this local time of the
+    # race's time zone, this many days after race day; reports go to report_dir
+    # (empty = <data_dir>/reports).
+    report_hour_local: int = Field(default=6, ge=0, le=23)
+    report_minute_local: int = Field(default=0, ge=0, le=59)
+    report_days_after: int = Field(default=1, ge=0, le=30)
+    report_dir: str = ""
 
     @field_validator("race_id")
     @classmethod

@@ -41,7 +41,8 @@ class WrittenReport:
 
 
 def report_dir(settings: Settings) -> Path:
-    return Path(settings.data_dir) / REPORT_DIR_NAME
+    """settings.report_dir, else <data_dir>/reports."""
+    return Path(settings.report_dir) if settings.report_dir else Path(settings.data_dir) / REPORT_DIR_NAME
 
 
 def load_frames(snapshot_dir: Path) -> dict[str, pl.DataFrame | None]:
