@@ -31,20 +31,20 @@ def load_inputs(con: duckdb.DuckDBPyConnection, race_id: str | None = None) -> d
     frames = {}
     for table in INPUT_TABLES:
         if race_id is None:
-            frames[table] = _utc(query(con, f"SELECT * FROM {table}"))
+            frames[table] = utc_frame(query(con, f"SELECT * FROM {table}"))
         elif table == "weather_observations":  # keep the race's rows and unlabelled ones
-            frames[table] = _utc(query(con, f"SELECT * FROM {table} WHERE race_id = ? OR race_id IS NULL", [race_id]))
+            frames[table] = utc_frame(query(con, f"SELECT * FROM {table} WHERE race_id = ? OR race_id IS NULL", [race_id]))
         else:
-            frames[table] = _utc(query(con, f"SELECT * FROM {table} WHERE race_id = ?", [race_id]))
-    frames["quarantine"] = _utc(query(con, 'SELECT landed_at_utc, source, "check", message, batch_id FROM quarantine'))
-    frames["landed"] = _utc(query(con, "SELECT landed_at_utc, rows AS record_count FROM landing_log"))
-    frames["alert_actions"] = _utc(query(con, 'SELECT alert_id, action, "by", at_utc FROM stg_alert_actions'))
+            frames[table] = utc_frame(query(con, f"SELECT * FROM {table} WHERE race_id = ?", [race_id]))
+    frames["quarantine"] = utc_frame(query(con, 'SELECT landed_at_utc, source, "check", message, batch_id FROM quarantine'))
+    frames["landed"] = utc_frame(query(con, "SELECT landed_at_utc, rows AS record_count FROM landing_log"))
+    frames["alert_actions"] = utc_frame(query(con, 'SELECT alert_id, action, "by", at_utc FROM stg_alert_actions'))
     has_alerts = query(con, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'alerts'")["n"][0] > 0
-    frames["previous_alerts"] = _utc(query(con, "SELECT * FROM alerts")) if has_alerts else None
+    frames["previous_alerts"] = utc_frame(query(con, "SELECT * FROM alerts")) if has_alerts else None
     return frames
 
 
-def _utc(frame: pl.DataFrame) -> pl.DataFrame:
+def utc_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """DuckDB hands TIMESTAMPTZ back in the session zone and UUIDs as objects; normalise."""
     fixes = [
         pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
@@ -182,7 +182,7 @@ def _empty_cohort() -> pl.DataFrame:
 
 def _stored_cohort(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     exists = query(con, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'survey_rate_ratios'")["n"][0] > 0
-    return _utc(query(con, "SELECT * FROM survey_rate_ratios")) if exists else None
+    return utc_frame(query(con, "SELECT * FROM survey_rate_ratios")) if exists else None
 
 
 def _cohort_mart(con: duckdb.DuckDBPyConnection, inputs: dict[str, pl.DataFrame], refresh_after_s: float) -> pl.DataFrame:

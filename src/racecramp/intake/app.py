@@ -409,49 +409,33 @@ class Intake:
 
     # -- passings, weather, alert actions --
 
-    def post_passings(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
-        auth.require(principal, "passings")
+    def _batch(self, principal: auth.Principal, body: bytes, kind: str, batch_adapter: TypeAdapter[Any],
+               list_adapter: TypeAdapter[Any], check: Callable[[CourseIndex, dict[str, Any], tuple[Any, ...]], list[dict[str, Any]]]) -> BatchAccepted:
+        """{"<kind>": [...]} -> checked against the course record by record -> landed."""
+        auth.require(principal, kind)
         data = _parse_json(body)
         if not isinstance(data, dict):
-            raise _unprocessable([_problem(("body",), 'expected a JSON object {"passings": [...]}', "model_type")])
-        _too_many("passings", data.get("passings"))
-        passings = _validate(PASSING_BATCH, data).passings
-        records = PASSINGS.dump_python(passings, mode="json")
+            raise _unprocessable([_problem(("body",), f'expected a JSON object {{"{kind}": [...]}}', "model_type")])
+        _too_many(kind, data.get(kind))
+        records = list_adapter.dump_python(getattr(_validate(batch_adapter, data), kind), mode="json")
         course = self.course()
-        problems = []
+        problems: list[dict[str, Any]] = []
         for i, rec in enumerate(records):
-            problems.extend(_course_problems(course, rec, ("body", "passings", i), km_required=False))
+            problems.extend(check(course, rec, ("body", kind, i)))
             if len(problems) >= 100:  # enough to fix the feed; do not build a megabyte of errors
                 break
         if problems:
             raise _unprocessable(problems)
-        batch = self.land("passings", records, principal)
-        self.notify("passings", batch)
+        batch = self.land(kind, records, principal)
+        self.notify(kind, batch)
         return BatchAccepted(accepted=len(records), batch_id=batch.batch_id)
 
+    def post_passings(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
+        return self._batch(principal, body, "passings", PASSING_BATCH, PASSINGS,
+                           lambda course, rec, loc: _course_problems(course, rec, loc, km_required=False))
+
     def post_participants(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
-        auth.require(principal, "participants")
-        data = _parse_json(body)
-        if not isinstance(data, dict):
-            raise _unprocessable([_problem(("body",), 'expected a JSON object {"participants": [...]}', "model_type")])
-        _too_many("participants", data.get("participants"))
-        participants = _validate(PARTICIPANT_BATCH, data).participants
-        records = PARTICIPANTS.dump_python(participants, mode="json")
-        course = self.course()
-        problems = []
-        for i, rec in enumerate(records):
-            if rec["race_id"] not in course.distance_km:
-                known = ", ".join(course.race_ids()) or "none"
-                problems.append(
-                    _problem(("body", "participants", i, "race_id"), f"no such race in the published course (known: {known})", "race_unknown", rec["race_id"])
-                )
-            if len(problems) >= 100:
-                break
-        if problems:
-            raise _unprocessable(problems)
-        batch = self.land("participants", records, principal)
-        self.notify("participants", batch)
-        return BatchAccepted(accepted=len(records), batch_id=batch.batch_id)
+        return self._batch(principal, body, "participants", PARTICIPANT_BATCH, PARTICIPANTS, _race_problems)
 
     def post_weather(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
         auth.require(principal, "weather")
@@ -486,10 +470,9 @@ class Intake:
 
         auth.require(principal, "race_closures")
         close = _validate(RACE_CLOSE, _parse_json(body))
-        course = self.course()
-        if race_id not in course.distance_km:
-            known = ", ".join(course.race_ids()) or "none"
-            raise _unprocessable([_problem(("path", "race_id"), f"no such race in the published course (known: {known})", "race_unknown", race_id)])
+        problems = _race_problems(self.course(), {"race_id": race_id}, ("path",))
+        if problems:
+            raise _unprocessable(problems)
         record = closure_record(race_id, close.by)
         batch = self.land("race_closures", [record], principal)
         self.notify("race_closures", batch)
@@ -566,13 +549,20 @@ def _unique_reports(
     return ids, kept, kept_locs, digests
 
 
+def _race_problems(course: CourseIndex, rec: dict[str, Any], loc: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Is the record's race in the published course?"""
+    if rec["race_id"] in course.distance_km:
+        return []
+    known = ", ".join(course.race_ids()) or "none"
+    return [_problem(loc + ("race_id",), f"no such race in the published course (known: {known})", "race_unknown", rec["race_id"])]
+
+
 def _course_problems(course: CourseIndex, rec: dict[str, Any], loc: tuple[Any, ...], km_required: bool) -> list[dict[str, Any]]:
     """Does a report or passing fit the published course? Fills a passing's missing km."""
     race_id, point_id, km = rec["race_id"], rec["point_id"], rec.get("km")
     distance = course.distance_km.get(race_id)
     if distance is None:
-        known = ", ".join(course.race_ids()) or "none"
-        return [_problem(loc + ("race_id",), f"no such race in the published course (known: {known})", "race_unknown", race_id)]
+        return _race_problems(course, rec, loc)
     problems = []
     if km is not None and km > distance:
         problems.append(_problem(loc + ("km",), f"beyond the finish: expected 0 <= km <= {distance:g} for {race_id}", "km_within_course", km))

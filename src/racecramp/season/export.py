@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from racecramp.marts import utc_frame
 from racecramp.season.dataset import write_edition
 from racecramp.transforms.heat import with_heat
 from racecramp.warehouse import query
@@ -52,23 +53,12 @@ def touched_race_ids(con: duckdb.DuckDBPyConnection, summary: IngestSummary | No
     return sorted(set(found["race_id"].drop_nulls().to_list()) & set(known))
 
 
-def _utc(frame: pl.DataFrame) -> pl.DataFrame:
-    """DuckDB gives TIMESTAMPTZ in the session zone and UUIDs as objects: UTC/us and text."""
-    fixes = [
-        pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-        for name, dtype in frame.schema.items()
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
-    ]
-    fixes += [pl.col(name).cast(pl.String) for name, dtype in frame.schema.items() if dtype == pl.Object or name == "report_id"]
-    return frame.with_columns(fixes) if fixes else frame
-
-
 def edition_frames(con: duckdb.DuckDBPyConnection, race_id: str) -> dict[str, pl.DataFrame]:
     """One race's season-dataset frames from the warehouse (weather: the rows labelled with the race)."""
     frames = {}
     for table, source in SOURCE_TABLES.items():
         select = "CAST(report_id AS VARCHAR) AS report_id, * EXCLUDE (report_id)" if table == "cramp_reports" else "*"
-        frames[table] = _utc(query(con, f"SELECT {select} FROM {source} WHERE race_id = ?", [race_id]))
+        frames[table] = utc_frame(query(con, f"SELECT {select} FROM {source} WHERE race_id = ?", [race_id]))
     frames["course_points"] = frames["course_points"].with_columns(pl.col("km").cast(pl.Float64))
     frames["weather_heat"] = with_heat(frames["weather_heat"].lazy()).collect()
     return frames
