@@ -36,7 +36,7 @@ from racecramp.transforms.hazard import (
 )
 from racecramp.transforms.heat import preferred_weather_source
 from racecramp.transforms.locator import (
-    MEDICAL_REPORT_SOURCES,
+    medical_reports_by_runner,
     STOPPED_DISPOSITIONS,
     collect_if_lazy,
     check_now_utc,
@@ -88,13 +88,7 @@ def taken_off_course(now_utc: datetime, reports: pl.DataFrame | pl.LazyFrame,
     reports = collect_if_lazy(reports)
     require_columns(reports, "cramp_reports", ("race_id", "bib", "source", "reported_at_utc", "disposition"))
     latest = (
-        reports.filter(
-            pl.col("bib").is_not_null()
-            & pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
-            & (pl.col("reported_at_utc") <= now_utc)
-        )
-        .sort("race_id", "bib", "reported_at_utc")
-        .group_by("race_id", "bib", maintain_order=True)
+        medical_reports_by_runner(reports, now_utc)
         .agg(last_report_at_utc=pl.col("reported_at_utc").last(), last_disposition=pl.col("disposition").last())
     )
     return (

@@ -152,6 +152,20 @@ def projected_km_expr(now_utc: datetime) -> pl.Expr:
     return pl.min_horizontal(pl.col("last_km") + elapsed_s / pl.col("pace_s_per_km"), pl.col("finish_km"))
 
 
+def medical_reports_by_runner(reports: pl.DataFrame, now_utc: datetime):
+    """Reports from aid stations and tents known by now_utc, with a bib, grouped by runner in
+    time order (a polars GroupBy: call .agg on it)."""
+    return (
+        reports.filter(
+            pl.col("bib").is_not_null()
+            & pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
+            & (pl.col("reported_at_utc") <= now_utc)
+        )
+        .sort("race_id", "bib", "reported_at_utc")
+        .group_by("race_id", "bib", maintain_order=True)
+    )
+
+
 def runner_status(now_utc: datetime, participants: pl.DataFrame | pl.LazyFrame,
                   passings: pl.DataFrame | pl.LazyFrame, reports: pl.DataFrame | pl.LazyFrame,
                   course_points: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -166,13 +180,7 @@ def runner_status(now_utc: datetime, participants: pl.DataFrame | pl.LazyFrame,
     )
     positions = latest_passings(now_utc, passings, course_points)
     report_summary = (
-        reports.filter(
-            pl.col("bib").is_not_null()
-            & pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
-            & (pl.col("reported_at_utc") <= now_utc)
-        )
-        .sort("race_id", "bib", "reported_at_utc")
-        .group_by("race_id", "bib", maintain_order=True)
+        medical_reports_by_runner(reports, now_utc)
         .agg(
             report_count=pl.len().cast(pl.Int64),
             last_report_at_utc=pl.col("reported_at_utc").last(),
