@@ -109,7 +109,39 @@ def _key_first(keys: tuple[str, ...]):
     return check
 
 
-class Participant(pa.DataFrameModel):
+class _Record(pa.DataFrameModel):
+    """Every landing kind: extra (context) columns allowed, types already coerced."""
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class _RaceRecord(_Record):
+    """A record of one race: the race must be known."""
+
+    @pa.dataframe_check(name="race_is_known")
+    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _known_race(data)
+
+
+class _KmRecord(_RaceRecord):
+    """A record at a km of the race's course: within the course length."""
+
+    @pa.dataframe_check(name="km_within_course")
+    def km_within_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _km_on_course(data)
+
+
+class _PointRecord(_KmRecord):
+    """A record at a point of the course: the point must be one of the race's points."""
+
+    @pa.dataframe_check(name="point_on_course")
+    def point_on_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("_point_km").is_not_null())
+
+
+class Participant(_RaceRecord):
     race_id: str = pa.Field(str_length={"min_value": 1})
     bib: str = pa.Field(str_length={"min_value": 1, "max_value": 16})
     sex: str = pa.Field(nullable=True, isin=list(SEXES))
@@ -121,20 +153,13 @@ class Participant(pa.DataFrameModel):
     official_time_s: float = pa.Field(nullable=True, in_range={"min_value": 3600, "max_value": 12 * 3600})
     simulated: bool
 
-    class Config:
-        strict = False
-        coerce = False
-
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
 
     @pa.dataframe_check(name="first_occurrence_of_key")
     def first_of_key(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _key_first(NATURAL_KEYS["participants"])(data)
 
 
-class Passing(pa.DataFrameModel):
+class Passing(_PointRecord):
     race_id: str = pa.Field(str_length={"min_value": 1})
     bib: str = pa.Field(str_length={"min_value": 1, "max_value": 16})
     point_id: str = pa.Field(str_length={"min_value": 1})
@@ -143,24 +168,8 @@ class Passing(pa.DataFrameModel):
     passed_at_utc: UTC_DT = pa.Field(nullable=True)
     simulated: bool
 
-    class Config:
-        strict = False
-        coerce = False
 
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
-
-    @pa.dataframe_check(name="km_within_course")
-    def km_within_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _km_on_course(data)
-
-    @pa.dataframe_check(name="point_on_course")
-    def point_on_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("_point_km").is_not_null())
-
-
-class WeatherObservation(pa.DataFrameModel):
+class WeatherObservation(_Record):
     source: str = pa.Field(str_length={"min_value": 1})
     location: str = pa.Field(str_length={"min_value": 1})
     observed_at_utc: UTC_DT
@@ -173,9 +182,6 @@ class WeatherObservation(pa.DataFrameModel):
     interpolated: bool
     simulated: bool
 
-    class Config:
-        strict = False
-        coerce = False
 
     @pa.dataframe_check(name="dew_point_not_above_temperature")
     def dew_not_above_temp(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -184,7 +190,7 @@ class WeatherObservation(pa.DataFrameModel):
         )
 
 
-class CrampReport(pa.DataFrameModel):
+class CrampReport(_PointRecord):
     report_id: str = pa.Field(str_matches=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
     race_id: str = pa.Field(str_length={"min_value": 1})
     source: str = pa.Field(isin=[s.value for s in ReportSource])
@@ -199,24 +205,8 @@ class CrampReport(pa.DataFrameModel):
     disposition: str = pa.Field(nullable=True, isin=[d.value for d in Disposition])
     entered_by: str = pa.Field(nullable=True)
 
-    class Config:
-        strict = False
-        coerce = False
 
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
-
-    @pa.dataframe_check(name="km_within_course")
-    def km_within_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _km_on_course(data)
-
-    @pa.dataframe_check(name="point_on_course")
-    def point_on_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("_point_km").is_not_null())
-
-
-class SurveyResponse(pa.DataFrameModel):
+class SurveyResponse(_RaceRecord):
     race_id: str = pa.Field(str_length={"min_value": 1})
     bib: str = pa.Field(str_length={"min_value": 1, "max_value": 16})
     cramped: bool
@@ -232,13 +222,6 @@ class SurveyResponse(pa.DataFrameModel):
     prior_cramps: bool = pa.Field(nullable=True)
     simulated: bool
 
-    class Config:
-        strict = False
-        coerce = False
-
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
 
     @pa.dataframe_check(name="onset_km_within_course")
     def onset_within_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -255,18 +238,14 @@ class SurveyResponse(pa.DataFrameModel):
         return _key_first(NATURAL_KEYS["survey"])(data)
 
 
-class AlertAction(pa.DataFrameModel):
+class AlertAction(_Record):
     alert_id: str = pa.Field(str_length={"min_value": 1})
     action: str = pa.Field(isin=["acknowledge", "resolve"])
     by: str = pa.Field(str_length={"min_value": 1})
     at_utc: UTC_DT
 
-    class Config:
-        strict = False
-        coerce = False
 
-
-class CoursePoint(pa.DataFrameModel):
+class CoursePoint(_KmRecord):
     race_id: str = pa.Field(str_length={"min_value": 1})
     point_id: str = pa.Field(str_matches=r"^[a-z0-9][a-z0-9-]*$")
     kind: str = pa.Field(isin=[k.value for k in PointKind])
@@ -275,31 +254,11 @@ class CoursePoint(pa.DataFrameModel):
     beds: pl.Int32 = pa.Field(nullable=True, ge=0)
     position_source: str = pa.Field(nullable=True)
 
-    class Config:
-        strict = False
-        coerce = False
 
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
-
-    @pa.dataframe_check(name="km_within_course")
-    def km_within_course(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _km_on_course(data)
-
-
-class RaceClosure(pa.DataFrameModel):
+class RaceClosure(_RaceRecord):
     race_id: str = pa.Field(str_length={"min_value": 1})
     closed_at_utc: UTC_DT
     closed_by: str = pa.Field(str_length={"min_value": 1})
-
-    class Config:
-        strict = False
-        coerce = False
-
-    @pa.dataframe_check(name="race_is_known")
-    def race_is_known(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _known_race(data)
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {
