@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/racecramp demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/marts_bench.py && $(BIN)/python bench/dashboard_bench.py && $(BIN)/python bench/latency.py
+	$(BIN)/python bench/marts_bench.py && $(BIN)/python bench/dashboard_bench.py && $(BIN)/python bench/latency.py && $(BIN)/python bench/season_bench.py
 
 # Rebuild data/ from ../shared/realdata (maintainers only; data/ is committed).
 data: $(STAMP)
