@@ -191,6 +191,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
         acting = command.get_by_label("Acting as (for alert actions)")
         acting.fill(ACTING_AS)
         acting.press("Enter")
+        acting.blur()
         first_on_course = _poll("a first runner on course", lambda: _metric(command, "Runners on course"), 60)
         first_total = _metric(command, "Total") or 0
 
@@ -209,6 +210,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
         field = runner.get_by_label("Bib")
         field.fill(bib)
         field.press("Enter")
+        field.blur()
         runner.get_by_text(f"Bib {bib}:").first.wait_for()
         _screenshot(runner, "runner")
         for page in (course, rates, quality, runner):
@@ -221,6 +223,8 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
 
         later_on_course, later_total = _poll("Runners on course and Total cramp reports rising", risen, 120)
         assert later_on_course > first_on_course and later_total > first_total
+        # the elites reach Boylston Street about 2 h after their start: the screenshot shows the first finishers
+        _poll("the first finishers", lambda: _metric(command, "Finishers"), 120)
         _screenshot(command, "command")
 
         worker.join(timeout=240)
@@ -274,11 +278,13 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
     _poll(f"Total = {expected_total}", lambda: _metric(command, "Total") == expected_total, 60)
 
     # --- 3. a volunteer enters one report on the Station entry page; the Command page counts it
+    # a runner who has just passed the 30K mat, two km before Aid mile 20
+    entry_bib = [r["bib"] for _, kind, r in race if kind == "passings" and r["point_id"] == "mat-30k"][-1]
     station = _page(browser, f"{dashboard}/station", TABLET)
     station.get_by_label("Station token").fill(tokens[f"station:{ENTRY_STATION}"])
     station.get_by_role("button", name="Open my station").click()
     station.get_by_text("Aid mile 20").first.wait_for()
-    station.get_by_label("Bib (leave empty if the runner has none)").fill(passed_nearby[0])
+    station.get_by_label("Bib (leave empty if the runner has none)").fill(entry_bib)
     station.get_by_role("button", name="Send report").click()
     station.get_by_text("Report stored").first.wait_for()
     report_id = UUID.search(station.locator('[data-testid="stAlert"]').filter(has_text="Report stored").first.inner_text()).group(0)
@@ -287,7 +293,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
 
     _poll(f"Total = {expected_total + 1} after the station report", lambda: _metric(command, "Total") == expected_total + 1, 90)
     stored = _snapshot(settings, "cramp_reports").filter(pl.col("report_id").cast(pl.String) == report_id)
-    assert stored.select("point_id", "bib").rows() == [(ENTRY_STATION, passed_nearby[0])]
+    assert stored.select("point_id", "bib").rows() == [(ENTRY_STATION, entry_bib)]
     assert command.evaluate("window.__openedOnce === true")  # the Command page never reloaded
     command.close()
     print(f"replay {worker.wall_s:.0f} s of {replayed_s:.0f} s live phase; retries {sender.retries}")
