@@ -105,11 +105,21 @@ def main() -> None:
     ingest run after the server is back drains everything pending.
     """
     import logging
+    import signal
     import time
 
     log = logging.getLogger("racecramp.serve")
     settings = load_settings()
-    while True:
+    stopping = {"signal": None}
+
+    def stop(signum, frame):
+        # `racecramp serve` stops its children with SIGTERM; without this the loop below would
+        # take the Prefect server going away at the same moment for an outage and wait for it.
+        stopping["signal"] = signum
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    while stopping["signal"] is None:
         wait_for_api()
         try:
             orphaned = crash_orphaned_runs()
