@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     ingest_debounce_s: float = Field(default=1.0, ge=0)
     weather_url: str | None = None
     weather_poll_interval_s: float = Field(default=300.0, gt=0)
-    weather_stale_after_s: float = Field(default=1800.0, gt=0)
+    # hourly feeds: a reading is up to 60 min old in normal running; 75 min = one reading missed
+    weather_stale_after_s: float = Field(default=4500.0, gt=0)
     # Dask scheduler for `racecramp season` ("tcp://host:8786"); empty = a LocalCluster with
     # 2 worker processes started for the run.
     dask_address: str = ""

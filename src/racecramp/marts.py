@@ -64,7 +64,7 @@ def race_clock(inputs: dict[str, pl.DataFrame], race_id: str, wall_utc: datetime
     return clock_of_frames(of_race(inputs["cramp_reports"]), of_race(inputs["passings"]), wall_utc)
 
 
-def compute_marts(inputs: dict[str, pl.DataFrame], wall_utc: datetime | None = None, stale_after_s: float = 1800.0) -> dict[str, pl.DataFrame]:
+def compute_marts(inputs: dict[str, pl.DataFrame], wall_utc: datetime | None = None, stale_after_s: float = 4500.0) -> dict[str, pl.DataFrame]:
     """All marts from the input frames (pure: no I/O)."""
     from racecramp.transforms import alerts as al
     from racecramp.transforms.exposure import exposure_by_point

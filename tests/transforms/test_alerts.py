@@ -214,18 +214,19 @@ def test_a_lower_priority_feed_is_not_compared_with_the_preferred_one():
 
 
 def test_stale_weather_alerts():
-    out = evaluate(wx=weather([(60, 12.0, "green"), (40, 12.0, "green")]))
+    out = evaluate(wx=weather([(140, 12.0, "green"), (80, 12.0, "green")]))
     assert out["rule"].to_list() == ["stale_weather"]
-    assert out["observed"].item() == pytest.approx(40 * 60)
-    assert "40 min old (limit 30 min)" in out["message"].item()
+    assert out["observed"].item() == pytest.approx(80 * 60)
+    assert "80 min old (limit 75 min)" in out["message"].item()
 
 
 def test_fresh_weather_is_not_stale():
-    assert evaluate(wx=weather([(29, 12.0, "green")])).is_empty()
+    # an hourly feed's reading is up to an hour old in normal running
+    assert evaluate(wx=weather([(74, 12.0, "green")])).is_empty()
 
 
 def test_an_interpolated_value_is_not_a_fresh_observation():
-    wx = pl.concat([weather([(40, 12.0, "green")]), weather([(5, 12.0, "green")], interpolated=True)])
+    wx = pl.concat([weather([(80, 12.0, "green")]), weather([(5, 12.0, "green")], interpolated=True)])
     assert evaluate(wx=wx)["rule"].to_list() == ["stale_weather"]
 
 

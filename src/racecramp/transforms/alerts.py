@@ -99,7 +99,9 @@ class AlertParams:
     station_p_threshold: float = 0.01
     station_critical_p: float = 0.001
     station_min_observed: int = 3
-    stale_after_s: float = 1800.0  # Settings.weather_stale_after_s
+    # Settings.weather_stale_after_s. The feeds we have (Open-Meteo, Visual Crossing, METAR)
+    # report hourly, so a reading is normally up to 60 min old: stale = an hourly reading missed.
+    stale_after_s: float = 4500.0
     quarantine_window_s: float = 600.0
     quarantine_max_records: int = 20
     quarantine_max_share: float = 0.10
