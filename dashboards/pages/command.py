@@ -216,7 +216,8 @@ def _alerts(ctx: common.PageContext) -> None:
                 "Resolve", key=f"resolve-{alert['alert_id']}", on_click=_send_action, args=(alert["alert_id"], "resolve"),
                 disabled=token is None, width="stretch", type="primary",
             )
-            if done is not None:
+            if done is not None and not (done[0] == "acknowledge" and alert["status"] != "open"):
+                # the note stays until the published alert shows the action
                 action, answer = done
                 if answer.ok:
                     st.info(f"{action} sent (landing batch {answer.body.get('batch_id')}); "
