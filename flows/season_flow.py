@@ -1,4 +1,5 @@
-"""Prefect flow `season`: per-edition counts fanned out on Dask, pooled across editions, written.
+"""Prefect flow `season`: per-edition counts fanned out on Dask (a chunk of editions per task),
+pooled across editions, written.
 
 Run by `racecramp season` (racecramp.season.cli). The Dask scheduler is settings.dask_address;
 when empty, a LocalCluster of LOCAL_WORKERS worker processes is started for the run and torn
@@ -17,13 +18,14 @@ from typing import Any
 import cloudpickle
 from distributed import LocalCluster
 from prefect import flow, task
+from prefect.context import get_run_context
 from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from racecramp.season.aggregates import EditionAggregates, SeasonAccumulator
-from racecramp.season.run import edition_summary, season_race_ids, write_season_results
+from racecramp.season.run import edition_chunks, editions_summary, season_race_ids, write_season_results
 
 # Workers import racecramp but not this file (flows/ is not a package): ship its code by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -44,19 +46,35 @@ def local_cluster(workers: int = LOCAL_WORKERS, env: dict[str, str] | None = Non
                         env={**WORKER_ENV, **(env or {})}, preload=list(WORKER_PRELOAD))  # fmt: skip
 
 
-@task(name="edition-counts")
-def edition_counts(root: str, race_id: str, storage_options: dict[str, Any] | None) -> EditionAggregates:
-    return edition_summary(root, race_id, storage_options)
+def _chunk_run_name() -> str:
+    """`edition-counts synthetic-0001…synthetic-0010`: the chunk's first and last edition."""
+    from prefect.runtime import task_run
+
+    ids = task_run.parameters["race_ids"]
+    return f"edition-counts {ids[0]}…{ids[-1]}"
+
+
+@task(name="edition-counts", task_run_name=_chunk_run_name)
+def edition_counts(root: str, race_ids: list[str], storage_options: dict[str, Any] | None) -> list[EditionAggregates]:
+    return editions_summary(root, race_ids, storage_options)
+
+
+def worker_slots() -> int:
+    """Worker threads of the flow's Dask cluster (1 when the flow runs without Dask or none has joined yet)."""
+    runner = get_run_context().task_runner
+    return max(1, sum(runner.client.nthreads().values())) if isinstance(runner, DaskTaskRunner) else 1
 
 
 @flow(name="season")
 def season(root: str, out_dir: str, storage_options: dict[str, Any] | None = None,
            race_ids: list[str] | None = None) -> list[str]:  # fmt: skip
-    """List editions, count each one on the cluster, pool the counts, write the season tables."""
-    futures = [edition_counts.submit(root, race_id, storage_options) for race_id in season_race_ids(root, storage_options, race_ids)]
+    """List editions, count them in chunks on the cluster, pool the counts, write the season tables."""
+    chunks = edition_chunks(season_race_ids(root, storage_options, race_ids), worker_slots())
+    futures = [edition_counts.submit(root, chunk, storage_options) for chunk in chunks]
     pooled = SeasonAccumulator()
     for future in futures:
-        pooled.add(future.result())
+        for part in future.result():
+            pooled.add(part)
     return [str(p) for p in write_season_results(pooled.result(), Path(out_dir))]
 
 

@@ -1,12 +1,14 @@
 """Season analysis I/O: read one edition's partitions, reduce it to counts; pool; write the results.
 
-The Prefect flow (flows/season_flow.py) fans `edition_summary` out over a Dask cluster; the
-single-process path (`season_single_process`) runs the same functions in a loop, so the
-two give identical tables (integer sums do not depend on order).
+The Prefect flow (flows/season_flow.py) fans `editions_summary` out over a Dask cluster, one
+task per chunk of editions (`edition_chunks`); the single-process path
+(`season_single_process`) runs the same `edition_summary` in a loop, so the two give
+identical tables (integer sums do not depend on order).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,11 +21,41 @@ from racecramp.season.dataset import list_editions, read_edition
 # The tables the analysis reads (survey answers are in the dataset but not used here).
 ANALYSIS_TABLES = ("participants", "passings", "course_points", "cramp_reports", "weather_heat")
 SEASON_OUTPUTS = ("season_cramp_rate_by_wbgt", "season_cramp_rate_by_pace_group", "season_by_race_day_wbgt", "season_editions")
+# Chunking of editions into Prefect tasks. A Prefect task run on Dask costs about 0.2 CPU-s
+# (API calls for its states, logging) against about 0.4 s of work per edition of 40,000
+# runners (measured on 2 cores; docs/benchmarks.md), so one task per edition spends a third
+# of the CPU on bookkeeping. TASKS_PER_SLOT tasks per worker thread keep the workers evenly
+# loaded when editions differ in size; MAX_EDITIONS_PER_TASK keeps a failed or retried task small.
+TASKS_PER_SLOT = 4
+MAX_EDITIONS_PER_TASK = 10
 
 
 def edition_summary(root: str, race_id: str, storage_options: dict[str, Any] | None = None) -> EditionAggregates:
     """One edition read from its own partitions and reduced to its count tables."""
     return edition_aggregates(read_edition(root, race_id, ANALYSIS_TABLES, storage_options))
+
+
+def editions_summary(root: str, race_ids: list[str], storage_options: dict[str, Any] | None = None) -> list[EditionAggregates]:
+    """Several editions, each read and reduced in turn (one edition in memory at a time)."""
+    return [edition_summary(root, race_id, storage_options) for race_id in race_ids]
+
+
+def edition_chunks(race_ids: list[str], slots: int) -> list[list[str]]:
+    """race_ids split, in order, into chunks of equal size (± 1) for `slots` parallel worker threads:
+    about TASKS_PER_SLOT chunks per slot, at most MAX_EDITIONS_PER_TASK editions per chunk."""
+    if slots < 1:
+        raise ValueError(f"edition_chunks: slots={slots}; expected at least 1 worker thread")
+    if not race_ids:
+        return []
+    per_chunk = min(MAX_EDITIONS_PER_TASK, max(1, math.ceil(len(race_ids) / (TASKS_PER_SLOT * slots))))
+    n_chunks = math.ceil(len(race_ids) / per_chunk)
+    size, extra = divmod(len(race_ids), n_chunks)
+    chunks, start = [], 0
+    for i in range(n_chunks):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(race_ids[start:end])
+        start = end
+    return chunks
 
 
 def season_race_ids(root: str, storage_options: dict[str, Any] | None = None, race_ids: Iterable[str] | None = None) -> list[str]:
