@@ -11,6 +11,19 @@ from racecramp.config import load_settings
 from paths import DATA
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """streamlit's AppTest leaves sys.modules["__main__"] pointing at the app script; a later
+    test that starts processes with multiprocessing "spawn" (Dask workers) would then re-run
+    the dashboard in each child. Put pytest's own __main__ back after every test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     monkeypatch.setenv("RACECRAMP_DATA_DIR", str(tmp_path / "var"))
