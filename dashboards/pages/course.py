@@ -44,7 +44,8 @@ def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
     )
     points = base.mark_circle(color="#c62828", opacity=0.9).encode(
         y="rate_per_1000:Q",
-        size=alt.Size("cases:Q", title="cases", scale=alt.Scale(range=[30, 400])),
+        size=alt.Size("cases:Q", title="cases", scale=alt.Scale(range=[30, 400]),
+                      legend=alt.Legend(format="d", tickMinStep=1)),  # whole cases, also when all are 0
         tooltip=["label:N", alt.Tooltip("km:Q", format=".1f"), "cases:Q", "runners:Q",
                  alt.Tooltip("rate_per_1000:Q", format=".1f"), alt.Tooltip("ci_low_per_1000:Q", format=".1f"),
                  alt.Tooltip("ci_high_per_1000:Q", format=".1f")],
