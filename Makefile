@@ -32,7 +32,7 @@ chromium:
 	fi
 
 test: $(STAMP) chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 demo: $(STAMP)
 	$(BIN)/racecramp demo
