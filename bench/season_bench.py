@@ -123,6 +123,7 @@ def stop_prefect_server(server: subprocess.Popen) -> None:
 
 def run_warm(root: str, out: str, race_ids: list[str]) -> dict[str, float]:
     """Start a Prefect server and a 2-worker cluster, warm them with a 1-edition run, then time the run."""
+    import shutil
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="racecramp-bench-prefect-"))
@@ -150,6 +151,7 @@ def run_warm(root: str, out: str, race_ids: list[str]) -> dict[str, float]:
         t = time.perf_counter()
         stop_prefect_server(server)
         print(f"teardown: prefect server stopped in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        shutil.rmtree(home)  # the server's SQLite database and logs
 
 
 def run_child(mode: str, root: str, out: str, editions: int) -> None:
