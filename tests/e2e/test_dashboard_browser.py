@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -26,20 +25,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "dashboards"))
 
 from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
+from browser import DESKTOP, SCREENSHOTS, TABLET, chromium, full_screenshot, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
 from racecramp import dashboard_data as dd  # noqa: E402
 from racecramp import landing  # noqa: E402
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-DESKTOP = {"width": 1440, "height": 1000}
-TABLET = {"width": 820, "height": 1180}
 STARTUP_TIMEOUT_S = 60
-RENDER_TIMEOUT_MS = 45_000
-MAX_SCREENSHOT_HEIGHT = 5000
 
 
 @pytest.fixture(scope="module")
@@ -87,35 +80,16 @@ def dashboard(demo):
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian chromium not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 def _page(browser, url: str, viewport: dict):
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(RENDER_TIMEOUT_MS)
-    page.goto(url)
-    return page
+    return open_page(browser, url, viewport)
 
 
 def _screenshot(page, name: str) -> None:
-    """Grow the window to the page's content (Streamlit scrolls inside the app), let Vega draw, save."""
-    page.wait_for_load_state("networkidle")
-    height = page.evaluate(
-        "() => { const el = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
-        " return el ? Math.ceil(el.getBoundingClientRect().height) + 120 : document.body.scrollHeight; }"
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, MAX_SCREENSHOT_HEIGHT))})
-    page.wait_for_timeout(2000)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    full_screenshot(page, SCREENSHOTS / f"{name}.png", settle_ms=2000)
 
 
 def _metric_value(page, label: str) -> str:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import polars as pl
@@ -32,13 +30,12 @@ from racecramp import replay, services
 from racecramp.config import load_settings
 from racecramp.publish import read_snapshot
 
+from browser import DESKTOP, SCREENSHOTS, TABLET, chromium, full_screenshot, open_page
 from stack import write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 playwright = pytest.importorskip("playwright.sync_api")
 
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
 SEED = 20170417
 LIVE_FROM = datetime(2017, 4, 17, 13, 40, tzinfo=UTC)  # 8 min after the first start, before the first 5K passing
 LIVE_UNTIL = datetime(2017, 4, 17, 16, 2, tzinfo=UTC)  # first start + 2.5 h
@@ -47,13 +44,6 @@ DRILL_STATION = "aid-09mi"  # km 14.5: few cramps expected there, none in the re
 DRILL_REPORTS = 5
 ENTRY_STATION = "aid-20mi"
 ACTING_AS = "drill-lead"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-DESKTOP = {"width": 1440, "height": 1000}
-TABLET = {"width": 820, "height": 1180}
-RENDER_TIMEOUT_MS = 45_000
-MAX_SCREENSHOT_HEIGHT = 5000
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -65,8 +55,6 @@ def source():
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, source):
     """The whole stack with the dashboard, tokens for the race's principals, the command token in its env."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian chromium not installed at {CHROMIUM} (apt-get install chromium)")
     directory = tmp_path_factory.mktemp("live")
     tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
     config = write_config(directory, tokens=tokens)
@@ -91,33 +79,19 @@ def live(tmp_path_factory, source):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _page(browser, url: str, viewport: dict):
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(RENDER_TIMEOUT_MS)
-    page.goto(url)
-    return page
+    return open_page(browser, url, viewport)
 
 
 def _screenshot(page, name: str) -> None:
-    """Grow the window to the page's content (Streamlit scrolls inside the app), let Vega draw, save."""
-    page.wait_for_load_state("networkidle")
-    height = page.evaluate(
-        "() => { const el = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
-        " return el ? Math.ceil(el.getBoundingClientRect().height) + 120 : document.body.scrollHeight; }"
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, MAX_SCREENSHOT_HEIGHT))})
-    page.wait_for_timeout(1500)
-    page.screenshot(path=str(SCREENSHOTS / f"live-{name}.png"))
+    full_screenshot(page, SCREENSHOTS / f"live-{name}.png", settle_ms=1500)
 
 
 def _metric(page, label: str) -> int | None:
