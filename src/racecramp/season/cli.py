@@ -30,6 +30,18 @@ def load_season_flow() -> ModuleType:
     return module
 
 
+def _use_running_prefect(settings: Settings) -> None:
+    """Run the flow against the Prefect server of `racecramp serve` when it is up (its runs then
+    show in the Prefect UI and no temporary server is started); PREFECT_API_URL, if set, wins."""
+    import os
+
+    from racecramp.services import component_health
+
+    if "PREFECT_API_URL" not in os.environ and component_health(settings)["prefect"] == "up":
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{settings.prefect_port}/api"
+        console.print(f"[dim]using the running Prefect server at {os.environ['PREFECT_API_URL']}[/dim]")
+
+
 def register(app: typer.Typer, settings_fn: Callable[[], Settings]) -> None:
     """Add the season commands to the racecramp CLI."""
 
@@ -49,6 +61,7 @@ def register(app: typer.Typer, settings_fn: Callable[[], Settings]) -> None:
         address = cluster if cluster is not None else settings.dask_address
         dataset = root or settings.season_root
         console.print(f"season dataset {dataset} on {'Dask scheduler ' + address if address else 'a local Dask cluster (2 worker processes)'}")
+        _use_running_prefect(settings)
         load_season_flow().run_season(dataset, str(out_dir), address=address, storage_options=settings.season_storage_options or None)
         tables = {name: pl.read_parquet(Path(out_dir) / f"{name}.parquet") for name in SEASON_OUTPUTS}
         for table in season_rich_tables(tables):
