@@ -9,8 +9,10 @@ down after it.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,10 @@ from distributed import LocalCluster
 from prefect import flow, task
 from prefect.context import get_run_context
 from prefect.logging.handlers import APILogWorker
-from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
+from racecramp.services import wait_healthy
 from racecramp.season.aggregates import EditionAggregates, SeasonAccumulator
 from racecramp.season.run import edition_chunks, editions_summary, season_race_ids, write_season_results
 
@@ -78,10 +80,32 @@ def season(root: str, out_dir: str, storage_options: dict[str, Any] | None = Non
     return [str(p) for p in write_season_results(pooled.result(), Path(out_dir))]
 
 
-def _stop_server(server: SubprocessASGIServer) -> None:
+def _start_prefect_server(stack: ExitStack) -> tuple[subprocess.Popen, str]:
+    """A temporary Prefect server in its own process and home (not Prefect's in-process
+    singleton, whose state an earlier run in the same process can leave behind)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = stack.enter_context(tempfile.TemporaryDirectory(prefix="racecramp-season-prefect-"))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    stack.callback(_stop_server, process)
+    return process, f"http://127.0.0.1:{port}/api"
+
+
+def _stop_server(process: subprocess.Popen) -> None:
     """Send the run's last log records before the temporary API goes away (else they retry at exit)."""
     APILogWorker.drain_all(timeout=5)
-    server.stop()
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run_season(root: str, out_dir: str, address: str = "", storage_options: dict[str, Any] | None = None,
@@ -94,20 +118,16 @@ def run_season(root: str, out_dir: str, address: str = "", storage_options: dict
     existing cluster need PREFECT_API_URL in their own environment.
     """
     api_url = PREFECT_API_URL.value()
-    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
-        started = None
+    with ExitStack() as stack:
+        server = None
         if not api_url:
-            os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-            server = SubprocessASGIServer(port=SubprocessASGIServer().find_available_port())
-            stack.callback(_stop_server, server)
-            started = pool.submit(server.start, SERVER_START_TIMEOUT_S)
-            api_url = server.api_url
+            server, api_url = _start_prefect_server(stack)  # starts while the cluster starts
         if address:
             runner = DaskTaskRunner(address=address)
         else:
             cluster = stack.enter_context(local_cluster(workers, {"PREFECT_API_URL": api_url}))
             runner = DaskTaskRunner(address=cluster.scheduler_address)
-        if started is not None:
-            started.result()
+        if server is not None:
+            wait_healthy(api_url + "/health", SERVER_START_TIMEOUT_S, server)
         with temporary_settings({PREFECT_API_URL: api_url}):
             return season.with_options(task_runner=runner)(root, out_dir, storage_options, race_ids)
