@@ -154,17 +154,15 @@ def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path |
 
 
 def stop_stack(stack: Stack, timeout_s: float = 15.0) -> None:
-    """SIGTERM every child (last started first), SIGKILL what is still alive after the timeout."""
+    """Stop the children last started first, each before the next: SIGTERM to its process
+    group, SIGKILL if it is still alive after the timeout. One at a time so that a flow run
+    being stopped can still report its state to the Prefect server (stopped last)."""
     for c in reversed(stack.children):
-        if c.process is not None and c.process.poll() is None:
-            os.killpg(c.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for c in reversed(stack.children):
-        if c.process is None:
+        if c.process is None or c.process.poll() is not None:
             continue
-        remaining = max(0.1, deadline - time.monotonic())
+        os.killpg(c.process.pid, signal.SIGTERM)
         try:
-            c.process.wait(timeout=remaining)
+            c.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(c.process.pid, signal.SIGKILL)
             c.process.wait()
