@@ -19,7 +19,13 @@ def test_season_on_a_two_worker_dask_cluster_equals_one_process(tmp_path, monkey
     root = str(tmp_path / "season")
     race_ids = generate_season(root, editions=5, runners=3000, seed=11)
     flow = load_season_flow()
-    written = flow.run_season(root, str(tmp_path / "out"), address="", workers=2)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect keeps the settings it read when first imported: an earlier test that pointed
+    # PREFECT_API_URL at its (now stopped) stack would still be in force here
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert not PREFECT_API_URL.value()
+        written = flow.run_season(root, str(tmp_path / "out"), address="", workers=2)
     assert sorted(written) == sorted(str(tmp_path / "out" / f"{n}.parquet") for n in SEASON_OUTPUTS)
     single = season_single_process(root)
     for name in SEASON_OUTPUTS:
