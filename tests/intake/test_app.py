@@ -564,3 +564,10 @@ def test_landed_records_reach_the_warehouse_once_or_quarantine_with_a_reason(cli
         ("passings:intake:feed:timing", "net_time_s=99999.0: expected between 0 and 43200"),
         ("weather:intake:feed:weather", "dew_point_c=30.0: expected dew point not above the air temperature"),
     ]
+
+
+def test_a_time_that_falls_before_year_one_in_utc_is_422_not_a_crash(client, intake_settings, kit):
+    # found by schemathesis: 0001-01-01T00:00:00+00:01 is 23:59 on 31 Dec of year 0 in UTC
+    response = client.post("/v1/reports", json=kit.report(reported_at_utc="0001-01-01T00:00:00+00:01"), headers=kit.bearer("command"))
+    assert response.status_code == 422 and "reported_at_utc" in response.text
+    assert kit.landed(intake_settings.landing_dir) == []
