@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 from racecramp.config import hash_token, load_settings
@@ -43,3 +44,34 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
     return path
 
 
+
+
+@contextmanager
+def replay_stack(directory: Path, source, with_dashboard: bool = False):
+    """A real stack on fresh loopback ports whose tokens cover every principal a replay of
+    `source` posts as (racecramp.replay.race_principals); yields (settings, tokens).
+
+    RACECRAMP_CONFIG points at the stack's config and RACECRAMP_COMMAND_TOKEN holds its
+    command token (the dashboard child reads it for alert actions) until the stack stops.
+    """
+    from racecramp import replay, services
+
+    tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
+    config = write_config(directory, tokens=tokens)
+    saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR", "RACECRAMP_COMMAND_TOKEN")}
+    os.environ["RACECRAMP_CONFIG"] = str(config)
+    os.environ.pop("RACECRAMP_DATA_DIR", None)
+    os.environ["RACECRAMP_COMMAND_TOKEN"] = tokens["command"]
+    try:
+        settings = load_settings()
+        stack = services.start_stack(settings, with_dashboard=with_dashboard)
+        try:
+            yield settings, tokens
+        finally:
+            services.stop_stack(stack)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "dashboards"))
 
 from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
-from browser import DESKTOP, SCREENSHOTS, TABLET, chromium, full_screenshot, open_page  # noqa: E402
+from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
 from racecramp import dashboard_data as dd  # noqa: E402
@@ -78,16 +78,6 @@ def dashboard(demo):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def _page(browser, url: str, viewport: dict):
-    return open_page(browser, url, viewport)
-
-
 def _screenshot(page, name: str) -> None:
     full_screenshot(page, SCREENSHOTS / f"{name}.png", settle_ms=2000)
 
@@ -102,7 +92,7 @@ def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
     now = dd.race_clock(snaps.table("cramp_reports"), snaps.table("passings"), datetime.now(UTC))
     kpis = dd.command_kpis(snaps.table("cramp_reports"), snaps.table("participants"), snaps.table("runner_status"),
                            RACE, now)
-    page = _page(browser, dashboard, DESKTOP)
+    page = open_page(browser, dashboard, DESKTOP)
     page.get_by_text("Last 15 min").first.wait_for()
     assert _metric_value(page, "Last 15 min") == str(kpis.reports_last_15m)
     assert _metric_value(page, "Total") == str(kpis.reports_total)
@@ -121,7 +111,7 @@ def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
     ("data-quality", "Landing backlog", "data_quality"),
 ])
 def test_each_page_renders(demo, dashboard, browser, path, wait_for, name):
-    page = _page(browser, f"{dashboard}/{path}", DESKTOP)
+    page = open_page(browser, f"{dashboard}/{path}", DESKTOP)
     page.get_by_text(wait_for).first.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, name)
@@ -131,7 +121,7 @@ def test_each_page_renders(demo, dashboard, browser, path, wait_for, name):
 def test_runner_lookup_finds_a_reported_runner(demo, dashboard, browser):
     status = dd.Snapshots(demo.snapshot_dir).table("runner_status")
     bib = status.filter(status["report_count"] > 0).sort("bib")["bib"][0]
-    page = _page(browser, f"{dashboard}/runner", DESKTOP)
+    page = open_page(browser, f"{dashboard}/runner", DESKTOP)
     field = page.get_by_label("Bib")
     field.fill(bib)
     field.press("Enter")
@@ -150,7 +140,7 @@ def test_station_double_tap_stores_one_report(demo, dashboard, browser):
         return rows
 
     before = len(landed())
-    page = _page(browser, f"{dashboard}/station", TABLET)
+    page = open_page(browser, f"{dashboard}/station", TABLET)
     page.get_by_label("Station token").fill("tok-aid16")
     page.get_by_role("button", name="Open my station").click()
     page.get_by_text("Aid mile 16").first.wait_for()

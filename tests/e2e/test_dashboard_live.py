@@ -14,7 +14,6 @@ page and sees it counted. Screenshots go to docs/screenshots/live-*.png.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -26,12 +25,11 @@ import httpx
 import polars as pl
 import pytest
 
-from racecramp import replay, services
-from racecramp.config import load_settings
+from racecramp import replay
 from racecramp.publish import read_snapshot
 
-from browser import DESKTOP, SCREENSHOTS, TABLET, chromium, full_screenshot, open_page
-from stack import write_config
+from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page
+from stack import replay_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 playwright = pytest.importorskip("playwright.sync_api")
@@ -55,39 +53,11 @@ def source():
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, source):
     """The whole stack with the dashboard, tokens for the race's principals, the command token in its env."""
-    directory = tmp_path_factory.mktemp("live")
-    tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
-    config = write_config(directory, tokens=tokens)
-    saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR", "RACECRAMP_COMMAND_TOKEN")}
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    os.environ["RACECRAMP_COMMAND_TOKEN"] = tokens["command"]  # the dashboard child reads it for alert actions
-    try:
-        settings = load_settings()
-        stack = services.start_stack(settings, with_dashboard=True)
-        try:
-            yield settings, tokens, f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-        finally:
-            services.stop_stack(stack)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+    with replay_stack(tmp_path_factory.mktemp("live"), source, with_dashboard=True) as (settings, tokens):
+        yield settings, tokens, f"http://{settings.dashboard_host}:{settings.dashboard_port}"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _page(browser, url: str, viewport: dict):
-    return open_page(browser, url, viewport)
 
 
 def _screenshot(page, name: str) -> None:
@@ -160,7 +130,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
     worker.start()
     try:
         # --- 1. the Command page, opened once, follows the race on its own
-        command = _page(browser, dashboard, DESKTOP)
+        command = open_page(browser, dashboard, DESKTOP)
         command.evaluate("window.__openedOnce = true")  # gone if the page ever reloads
         acting = command.get_by_label("Acting as (for alert actions)")
         acting.fill(ACTING_AS)
@@ -170,16 +140,16 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
         first_total = _metric(command, "Total") or 0
 
         # the other pages while the race runs, each in its own tab
-        course = _page(browser, f"{dashboard}/course", DESKTOP)
+        course = open_page(browser, f"{dashboard}/course", DESKTOP)
         course.get_by_text("Cramp rate by station").first.wait_for()
         _screenshot(course, "course")
-        rates = _page(browser, f"{dashboard}/rates", DESKTOP)
+        rates = open_page(browser, f"{dashboard}/rates", DESKTOP)
         rates.get_by_text("By declared pace group").first.wait_for()
         _screenshot(rates, "rates")
-        quality = _page(browser, f"{dashboard}/data-quality", DESKTOP)
+        quality = open_page(browser, f"{dashboard}/data-quality", DESKTOP)
         quality.get_by_text("Landing backlog").first.wait_for()
         _screenshot(quality, "data-quality")
-        runner = _page(browser, f"{dashboard}/runner", DESKTOP)
+        runner = open_page(browser, f"{dashboard}/runner", DESKTOP)
         bib = replay_reports[0]["bib"]
         field = runner.get_by_label("Bib")
         field.fill(bib)
@@ -254,7 +224,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
     # --- 3. a volunteer enters one report on the Station entry page; the Command page counts it
     # a runner who has just passed the 30K mat, two km before Aid mile 20
     entry_bib = [r["bib"] for _, kind, r in race if kind == "passings" and r["point_id"] == "mat-30k"][-1]
-    station = _page(browser, f"{dashboard}/station", TABLET)
+    station = open_page(browser, f"{dashboard}/station", TABLET)
     station.get_by_label("Station token").fill(tokens[f"station:{ENTRY_STATION}"])
     station.get_by_role("button", name="Open my station").click()
     station.get_by_text("Aid mile 20").first.wait_for()

@@ -3,18 +3,16 @@ served ingest, uvicorn intake) ends with every sent event counted exactly once."
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 
 import polars as pl
 import pytest
 
-from racecramp import replay, services
-from racecramp.config import load_settings
+from racecramp import replay
 from racecramp.publish import read_manifest, read_snapshot
 
-from stack import write_config
+from stack import replay_stack
 
 pytestmark = pytest.mark.integration
 
@@ -37,22 +35,8 @@ def source():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, source):
-    directory = tmp_path_factory.mktemp("replay")
-    tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
-    config = write_config(directory, tokens=tokens)
-    old = os.environ.get("RACECRAMP_CONFIG")
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    settings = load_settings()
-    stack = services.start_stack(settings, with_dashboard=False)
-    try:
-        yield settings, tokens
-    finally:
-        services.stop_stack(stack)
-        if old is None:
-            os.environ.pop("RACECRAMP_CONFIG", None)
-        else:
-            os.environ["RACECRAMP_CONFIG"] = old
+    with replay_stack(tmp_path_factory.mktemp("replay"), source) as running:
+        yield running
 
 
 def _wait_for(settings, want: dict[str, int], timeout_s: float) -> dict[str, int]:
