@@ -10,7 +10,7 @@ Streamlit's AppTest running the whole app script (app.py + pages/command.py, inc
 - after publish: every snapshot the page reads was replaced just before the run (cache miss,
   Parquet read again) — the first refresh after each ingest.
 
-It also times racecramp.dashboard_data alone (the page's numbers without Streamlit).
+It also times racecramp.views alone (the page's numbers without Streamlit).
 Writes the section "## Dashboard (issue 6)" of docs/benchmarks.md (other sections untouched).
 
     .venv/bin/python bench/dashboard_bench.py [--runners 50000] [--repeats 30] [--no-write]
@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "dashboards"))
+sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
 from apptest_helpers import app, race_env  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
-from racecramp import dashboard_data as dd  # noqa: E402
+from racecramp import views as dd  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)
 TARGET_MS = 300.0

@@ -42,7 +42,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from stack import TOKENS, write_config  # noqa: E402
 
-RACE_FILE = ROOT / "data" / "races" / "boston-2017.toml"
+from racecramp.data import data_dir  # noqa: E402
+
+RACE_FILE = data_dir() / "races" / "boston-2017.toml"
 STATION = "aid-23mi"
 STATION_KM = 37.015
 MATS = [("mat-05k", 5.0), ("mat-10k", 10.0), ("mat-15k", 15.0), ("mat-20k", 20.0), ("mat-half", 21.0975),
@@ -235,9 +237,9 @@ def main() -> None:
         config = write_config(Path(tmp))
         os.environ["RACECRAMP_CONFIG"] = str(config)
         os.environ.pop("RACECRAMP_DATA_DIR", None)
-        from racecramp import services
+        from racecramp.orchestration import supervisor as services
         from racecramp.config import load_settings
-        from racecramp.imports import import_race
+        from racecramp.landing.bulk import import_race
 
         settings = load_settings()
         import_race(settings, RACE_FILE)

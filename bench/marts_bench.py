@@ -26,8 +26,8 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from racecramp.domain import MARATHON_KM
-from racecramp.transforms.exposure import exposure_by_point
-from racecramp.transforms.rates import (
+from racecramp.marts.exposure import exposure_by_point
+from racecramp.marts.rates import (
     cramp_rate_by_distance,
     cramp_rate_by_pace_group,
     cramp_rate_by_sex_age,
@@ -35,7 +35,7 @@ from racecramp.transforms.rates import (
     cramp_rate_by_wbgt,
     station_load_15m,
 )
-from racecramp.transforms.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band
+from racecramp.marts.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band
 
 BENCH = Path(__file__).resolve().parent
 

@@ -1,6 +1,6 @@
 """The race marts again, written the straightforward way: pandas for the per-runner work, sqlite3 SQL for counting.
 
-It exists to check racecramp.transforms (same definitions, written independently: its own
+It exists to check racecramp.marts (same definitions, written independently: its own
 Wilson formula, its own interpolation with pandas.merge_asof, GROUP BY in SQL) and to give
 the benchmark a baseline (bench/marts_bench.py). Not used by the product.
 

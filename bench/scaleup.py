@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from racecramp.data import data_dir
 from racecramp.domain import MARATHON_KM, age_band
 from racecramp.sources.mapping import load_mapping
 from racecramp.sources.race import read_race
 from racecramp.sources.results import read_results, result_row_problems
 from racecramp.sources.weather import read_visualcrossing_csv
-from racecramp.transforms.exposure import STATION_KINDS, exposure_by_point
-from racecramp.transforms.heat import with_heat
+from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
+from racecramp.marts.heat import with_heat
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path("/work/shared/realdata/boston_results")
@@ -58,7 +59,7 @@ RETRY_SHARE = 0.02
 UTC = pl.Datetime("us", "UTC")
 
 def race_file(race_id: str) -> Path:
-    return ROOT / "data" / "races" / f"{race_id}.toml"
+    return data_dir() / "races" / f"{race_id}.toml"
 
 
 def course_points(race_id: str) -> pl.DataFrame:
@@ -168,7 +169,7 @@ def scaled_race(runners: int = TARGET_RUNNERS, seed: int = SEED) -> dict[str, pl
     )
     course = course_points(race_id)
     weather = with_heat(
-        read_visualcrossing_csv(ROOT / "data" / "weather" / "boston_hourly.csv", "Boston Marathon", 2017).lazy()
+        read_visualcrossing_csv(data_dir() / "weather" / "boston_hourly.csv", "Boston Marathon", 2017).lazy()
     ).collect()
     reports = simulated_reports(participants, passings, course, seed=seed + 1)
     return {"participants": participants, "passings": passings.sort("bib", "km"), "course_points": course,
@@ -213,7 +214,7 @@ def simulated_reports(participants: pl.DataFrame, passings: pl.DataFrame, course
 
 
 def late_slowdown_tables() -> str:
-    from racecramp.transforms.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band  # noqa: PLC0415
+    from racecramp.marts.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band  # noqa: PLC0415
 
     parts, passes = [], []
     for year in EDITIONS:

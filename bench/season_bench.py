@@ -14,7 +14,7 @@ Each run is a fresh child process (`--run single|dask|warm`), so its memory is i
   starting the temporary Prefect API and the cluster (that fixed cost is in the time);
 - warm: what a user of a running racecramp stack sees. The child first starts a real Prefect
   server (`python -m prefect server start` on a free loopback port, PREFECT_HOME in a temp
-  dir, as racecramp.services does) and, while it starts, the flow's LocalCluster of 2 worker
+  dir, as racecramp.orchestration.supervisor does) and, while it starts, the flow's LocalCluster of 2 worker
   processes (season_flow.local_cluster: 1 thread each, analysis code preloaded); it waits
   for /api/health and runs the flow once on 1 edition (first run: flow registered, workers'
   Prefect clients made). Only then does it time run_season(address=<that scheduler>) with
@@ -131,7 +131,7 @@ def run_warm(root: str, out: str, race_ids: list[str]) -> dict[str, float]:
     try:
         # Before prefect is imported here: this process and the workers it spawns use that server.
         os.environ.update({"PREFECT_HOME": str(home), "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-        from racecramp.season.cli import load_season_flow
+        from racecramp.cli.season import load_season_flow
 
         flow = load_season_flow()
         with flow.local_cluster(2, {"PREFECT_API_URL": api_url}) as cluster:
@@ -166,7 +166,7 @@ def run_child(mode: str, root: str, out: str, editions: int) -> None:
 
         write_season_results(season_single_process(root, race_ids=race_ids), Path(out))
     elif mode == "dask":
-        from racecramp.season.cli import load_season_flow
+        from racecramp.cli.season import load_season_flow
 
         load_season_flow().run_season(root, out, race_ids=race_ids, workers=2)
     else:

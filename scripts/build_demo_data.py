@@ -11,6 +11,8 @@ import csv
 import json
 from pathlib import Path
 
+from racecramp.data import data_dir
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "realdata"
 KEEP = ["Bib", "Age", "M/F", "5K", "10K", "15K", "20K", "Half", "25K", "30K", "35K", "40K", "Official Time"]
@@ -20,7 +22,7 @@ WEATHER_YEARS = ("2017", "2018", "2019")
 
 def anonymise_results(year: int) -> int:
     src = SHARED / "boston_results" / f"marathon_results_{year}.csv"
-    out = REPO / "data" / f"boston-{year}" / "results.csv"
+    out = data_dir() / f"boston-{year}" / "results.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(src, newline="", encoding="utf-8") as fin, open(out, "w", newline="", encoding="utf-8") as fout:
         reader = csv.DictReader(fin)
@@ -35,7 +37,7 @@ def anonymise_results(year: int) -> int:
 
 def boston_weather() -> int:
     src = SHARED / "weather_visualcrossing" / "weather_hourly_flat.csv"
-    out = REPO / "data" / "weather" / "boston_hourly.csv"
+    out = data_dir() / "weather" / "boston_hourly.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(src, newline="", encoding="utf-8") as fin, open(out, "w", newline="", encoding="utf-8") as fout:
         reader = csv.DictReader(fin)

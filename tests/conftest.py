@@ -34,7 +34,7 @@ def settings(tmp_path, monkeypatch):
 @pytest.fixture
 def boston_2017(settings):
     """Settings whose warehouse knows the Boston 2017 race and course."""
-    from racecramp.imports import import_race
+    from racecramp.landing.bulk import import_race
 
     import_race(settings, DATA / "races" / "boston-2017.toml")
     return settings

@@ -1,7 +1,9 @@
-"""Where test data lives: data/ ships with the repo; ../shared/realdata only beside a checkout."""
+"""Where test data lives: the package ships its data (racecramp.data); ../shared/realdata only beside a checkout."""
 
 from pathlib import Path
 
+from racecramp.data import data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data"
+DATA = data_dir()
 SHARED = REPO.parent / "shared" / "realdata"

@@ -49,12 +49,13 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
 @contextmanager
 def replay_stack(directory: Path, source, with_dashboard: bool = False):
     """A real stack on fresh loopback ports whose tokens cover every principal a replay of
-    `source` posts as (racecramp.replay.race_principals); yields (settings, tokens).
+    `source` posts as (racecramp.simulate.replay.race_principals); yields (settings, tokens).
 
     RACECRAMP_CONFIG points at the stack's config and RACECRAMP_COMMAND_TOKEN holds its
     command token (the dashboard child reads it for alert actions) until the stack stops.
     """
-    from racecramp import replay, services
+    from racecramp.simulate import replay
+    from racecramp.orchestration import supervisor as services
 
     tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
     config = write_config(directory, tokens=tokens)

@@ -22,13 +22,13 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "dashboards"))
+sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
 from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
-from racecramp import dashboard_data as dd  # noqa: E402
+from racecramp import views as dd  # noqa: E402
 from racecramp import landing  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course
@@ -51,7 +51,7 @@ def dashboard(demo):
     port = free_port()
     log = open(demo.data_dir / "streamlit.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(dashboard_entry()), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
         cwd=REPO, env={**os.environ, "RACECRAMP_COMMAND_TOKEN": "tok-command"}, stdout=log, stderr=subprocess.STDOUT,

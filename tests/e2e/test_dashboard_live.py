@@ -25,7 +25,7 @@ import httpx
 import polars as pl
 import pytest
 
-from racecramp import replay
+from racecramp.simulate import replay
 from racecramp.publish import read_snapshot
 
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from paths import DATA
 from racecramp.config import hash_token
 from racecramp.intake import create_app
 from racecramp.intake.idempotency import IdempotencyIndex
@@ -541,11 +542,11 @@ def test_unwritable_landing_zone_is_503_not_a_crash(intake_settings, kit):
 
 def test_landed_records_reach_the_warehouse_once_or_quarantine_with_a_reason(client, intake_settings, kit):
     """Through the real ingest: retries count once; HTTP-valid but implausible values are quarantined."""
-    from racecramp.imports import import_race
-    from racecramp.ingest import ingest_pending
-    from racecramp.warehouse import open_writer
+    from racecramp.landing.bulk import import_race
+    from racecramp.warehouse.ingest import ingest_pending
+    from racecramp.warehouse.writer import open_writer
 
-    import_race(intake_settings, Path(__file__).resolve().parents[2] / "data" / "races" / "boston-2017.toml", ingest=False)
+    import_race(intake_settings, DATA / "races" / "boston-2017.toml", ingest=False)
     good = kit.report("aid-05mi")
     for _ in range(2):
         assert client.post("/v1/reports", json=good, headers=kit.bearer("station:aid-05mi")).status_code == 202

@@ -9,7 +9,7 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from racecramp import replay
+from racecramp.simulate import replay
 from racecramp.publish import read_manifest, read_snapshot
 
 from stack import replay_stack

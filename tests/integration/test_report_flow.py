@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from racecramp import landing, services
-from racecramp.imports import import_race
+from racecramp import landing
+from racecramp.orchestration import supervisor as services
+from racecramp.landing.bulk import import_race
 
 from paths import DATA
 
@@ -71,7 +72,7 @@ def test_close_race_triggers_a_run_that_ingests_and_writes_the_report(stack):
     ]
     landing.append_records(stack.landing_dir, "reports", reports, source="integration")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the CLI finds the running stack itself
-    closed = subprocess.run([sys.executable, "-m", "racecramp.cli", "close-race", "boston-2017", "--by", "integration"],
+    closed = subprocess.run([sys.executable, "-m", "racecramp.cli.main", "close-race", "boston-2017", "--by", "integration"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert closed.returncode == 0, closed.stdout + closed.stderr
     assert "emitted racecramp.race.closed" in closed.stdout.replace("\n", " ")

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from racecramp.season.cli import load_season_flow
+from racecramp.cli.season import load_season_flow
 from racecramp.season.generate import generate_season
 from racecramp.season.run import SEASON_OUTPUTS, season_single_process
 

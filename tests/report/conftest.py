@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from racecramp.config import Settings, load_settings
-from racecramp.demo import DEMO_RACES
+from racecramp.cli.demo import DEMO_RACES
 
 
 @pytest.fixture(scope="session")
 def demo_settings(tmp_path_factory) -> Settings:
-    """Settings whose snapshots hold both demo races (racecramp.demo.load_demo, no serve)."""
-    from racecramp.demo import load_demo
+    """Settings whose snapshots hold both demo races (racecramp.cli.demo.load_demo, no serve)."""
+    from racecramp.cli.demo import load_demo
 
     root = tmp_path_factory.mktemp("report-demo")
     mp = pytest.MonkeyPatch()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from racecramp import landing
 from racecramp.report.closure import close_race, closure_record
-from racecramp.warehouse import open_writer, query
+from racecramp.warehouse.writer import open_writer, query
 
 CLOSED_AT = datetime(2017, 4, 17, 22, 30, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def test_a_closure_time_without_zone_is_refused():
 
 
 def test_cli_close_race_and_report(boston_2017, tmp_path):
-    from racecramp.cli import app
+    from racecramp.cli.main import app
 
     runner = CliRunner()
     closed = runner.invoke(app, ["close-race", "boston-2017", "--by", "md"])

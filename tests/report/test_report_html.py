@@ -12,7 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 from statsmodels.stats.proportion import proportion_confint
 
-from racecramp.demo import DEMO_RACES
+from racecramp.cli.demo import DEMO_RACES
 
 MEDICAL = ("aid_station", "finish_tent")
 

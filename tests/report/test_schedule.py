@@ -37,16 +37,12 @@ def test_a_race_not_yet_imported_falls_back_to_daily():
 
 
 def test_the_deployment_takes_its_schedule_from_the_settings(boston_2017, monkeypatch):
-    import importlib
-
-    from paths import REPO
     from racecramp.config import load_settings
+    from racecramp.orchestration import report_flow
 
     monkeypatch.setenv("RACECRAMP_REPORT_HOUR_LOCAL", "7")
     monkeypatch.setenv("RACECRAMP_REPORT_MINUTE_LOCAL", "15")
     settings = load_settings()
-    monkeypatch.syspath_prepend(str(REPO / "flows"))  # as flows/serve.py runs it
-    module = importlib.import_module("report_flow")
-    deployment = module.build_report_deployment(settings)
+    deployment = report_flow.build_report_deployment(settings)
     schedule = deployment.schedules[0].schedule
     assert (schedule.cron, schedule.timezone) == ("15 7 18 4 *", "America/New_York")

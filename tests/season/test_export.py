@@ -6,7 +6,7 @@ import os
 
 import polars as pl
 
-from racecramp.imports import import_race, import_results
+from racecramp.landing.bulk import import_race, import_results
 from racecramp.season.dataset import list_editions, partition_file, read_edition
 from racecramp.season.export import SOURCE_TABLES
 

@@ -23,10 +23,10 @@ from racecramp.simulate.cramp_model import (
     SURVEY_PREVALENCE_HIGH,
     SURVEY_PREVALENCE_LOW,
 )
-from racecramp.simulate.events import SimulatedRace, event_stream, simulate_race, stream_digest
-from racecramp import replay
+from racecramp.simulate.stream import SimulatedRace, event_stream, simulate_race, stream_digest
+from racecramp.simulate import replay
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+from paths import DATA  # noqa: E402
 SEED = 20170417
 
 
@@ -41,7 +41,7 @@ def need(path: Path) -> Path:
 
 def load_race(year: int):
     """What a replay of Boston <year> starts from: start list with wave starts, passings,
-    course and weather with WBGT (racecramp.replay.load_source)."""
+    course and weather with WBGT (racecramp.simulate.replay.load_source)."""
     race_id = f"boston-{year}"
     for path in (DATA / "races" / f"{race_id}.toml", DATA / race_id / "results.csv", DATA / "weather" / "boston_hourly.csv"):
         need(path)

@@ -18,8 +18,8 @@ from racecramp.simulate.cramp_model import (
     runner_timelines,
 )
 from racecramp.simulate.declared import DeclaredFinishParams, synthesise_declared_finish
-from racecramp.simulate.events import simulate_race
-from racecramp.transforms.hazard import HazardParams, on_course_share
+from racecramp.simulate.stream import simulate_race
+from racecramp.marts.hazard import HazardParams, on_course_share
 
 UTC_US = pl.Datetime("us", "UTC")
 RACE = "test-2030"

@@ -18,13 +18,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from racecramp import replay
-from racecramp.schemas import COLUMNS
+from racecramp.simulate import replay
+from racecramp.validation.schemas import COLUMNS
 from racecramp.simulate.cramp_model import planted_rate_ratios
 from racecramp.sources.roster import assign_waves, wave_table
-from racecramp.transforms.cohort import cohort_rate_ratios, cohort_stretches
-from racecramp.transforms.exposure import runner_segments
-from racecramp.transforms.heat import with_heat
+from racecramp.marts.cohort import cohort_rate_ratios, cohort_stretches
+from racecramp.marts.exposure import runner_segments
+from racecramp.marts.heat import with_heat
 
 SEEDS = (2017, 20170417, 1)
 UTC_US = pl.Datetime("us", "UTC")

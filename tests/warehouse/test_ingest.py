@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import polars as pl
 
 from racecramp import landing
-from racecramp.imports import import_tabular, ingest_now
-from racecramp.warehouse import open_writer, query, scalar
+from racecramp.landing.bulk import import_tabular, ingest_now
+from racecramp.warehouse.writer import open_writer, query, scalar
 
 
 def _count(settings, table: str) -> int:
@@ -150,7 +150,7 @@ def test_weather_observations_merge_by_source_location_and_time(boston_2017):
 
 
 def test_a_failed_batch_stays_pending_and_leaves_nothing_behind(boston_2017, monkeypatch):
-    from racecramp import ingest as ingest_module
+    from racecramp.warehouse import ingest as ingest_module
 
     landing.append_records(boston_2017.landing_dir, "reports", [_report()], source="s")
     real_upsert = ingest_module.upsert

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.course import POINT_KM_TOLERANCE, CourseIndex, CourseNotPublished, CourseSnapshotError, course_index
+from racecramp.validation.course import POINT_KM_TOLERANCE, CourseIndex, CourseNotPublished, CourseSnapshotError, course_index
 from racecramp.intake import auth
 from racecramp.intake.idempotency import IdempotencyIndex, payload_sha256, request_sha256
 from racecramp.intake.models import (

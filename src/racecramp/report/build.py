@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 
 from racecramp.domain import Disposition
-from racecramp.transforms.locator import MEDICAL_REPORT_SOURCES
-from racecramp.transforms.rates import unique_reports
-from racecramp.transforms.stats import PER_1000, wilson_ci
+from racecramp.marts.locator import MEDICAL_REPORT_SOURCES
+from racecramp.marts.rates import unique_reports
+from racecramp.marts.stats import PER_1000, wilson_ci
 
 # Snapshot tables the report reads (publish.py writes them after every ingest).
 REPORT_TABLES = (

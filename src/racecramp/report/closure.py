@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from racecramp import events, landing
+from racecramp.orchestration import prefect_events as events
+from racecramp import landing
 from racecramp.config import Settings
-from racecramp.ingest import IngestSummary
+from racecramp.warehouse.ingest import IngestSummary
 
 RACE_RESOURCE_PREFIX = "racecramp.race."
 KIND = "race_closures"
@@ -56,7 +57,7 @@ class ClosureResult:
 def close_race(settings: Settings, race_id: str, closed_by: str, closed_at_utc: datetime | None = None,
                ingest: bool = True) -> ClosureResult:
     """Land the closure, merge it (unless ingest=False), then emit racecramp.race.closed."""
-    from racecramp.imports import ingest_now
+    from racecramp.landing.bulk import ingest_now
 
     record = closure_record(race_id, closed_by, closed_at_utc)
     batch = landing.append_records(settings.landing_dir, KIND, [record], source=f"close-race:{closed_by}")

@@ -15,7 +15,7 @@ import polars as pl
 from racecramp.domain import SLOWDOWN_RATIO, SMALL_COUNT_BELOW
 from racecramp.report import charts
 from racecramp.report.build import RaceReport, Rate
-from racecramp.transforms.survey import ASSOCIATION_NOTE
+from racecramp.marts.survey import ASSOCIATION_NOTE
 
 DASH = "—"
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from racecramp.domain import MARATHON_KM, PointKind
-from racecramp.transforms.exposure import exposure_by_point
-from racecramp.transforms.heat import preferred_weather_source, wbgt_flag
-from racecramp.transforms.rates import (
+from racecramp.marts.exposure import exposure_by_point
+from racecramp.marts.heat import preferred_weather_source, wbgt_flag
+from racecramp.marts.rates import (
     NO_WEATHER,
     WBGT_BAND_LABELS,
     WBGT_FLAG_ORDER,
@@ -38,8 +38,8 @@ from racecramp.transforms.rates import (
     cramp_rate_by_wbgt,
     unique_reports,
 )
-from racecramp.transforms.slowdown import late_slowdown_by_edition
-from racecramp.transforms.stats import with_rate_columns
+from racecramp.marts.slowdown import late_slowdown_by_edition
+from racecramp.marts.stats import with_rate_columns
 
 WBGT_KEYS = ("wbgt_flag", "wbgt_band", "band_order")
 PACE_KEYS = ("grouping", "pace_group", "band_order")

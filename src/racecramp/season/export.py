@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from racecramp.marts import utc_frame
+from racecramp.marts.build import utc_frame
 from racecramp.season.dataset import write_edition
-from racecramp.transforms.heat import with_heat
-from racecramp.warehouse import query
+from racecramp.marts.heat import with_heat
+from racecramp.warehouse.writer import query
 
 if TYPE_CHECKING:
     from racecramp.config import Settings
-    from racecramp.ingest import IngestSummary
+    from racecramp.warehouse.ingest import IngestSummary
 
 # warehouse table per season table (weather_heat is weather_observations + heat columns)
 SOURCE_TABLES = {

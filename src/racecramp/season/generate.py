@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from racecramp.data import data_dir
 from racecramp.domain import SLOWDOWN_RATIO, PointKind
 from racecramp.season.dataset import write_edition
 from racecramp.simulate.cramp_model import (
@@ -47,10 +48,10 @@ from racecramp.simulate.cramp_model import (
     MANJRA_1996_MUSCLE_SHARES,
     SA_IRONMAN_SEVERITY_SHARES,
 )
-from racecramp.transforms.hazard import HazardParams, heat_multiplier, km_weight_cumulative
-from racecramp.transforms.heat import with_heat
+from racecramp.marts.hazard import HazardParams, heat_multiplier, km_weight_cumulative
+from racecramp.marts.heat import with_heat
 
-DATA = Path(__file__).resolve().parents[3] / "data"
+DATA = data_dir()
 BASE_EDITIONS = ("boston-2017", "boston-2018")
 WEATHER_FILE = "weather/boston_hourly.csv"
 RACE_NAME = "Boston Marathon"

@@ -18,7 +18,7 @@ A runner's course is cut into segments between consecutive real timing points (s
 with Λ0 = −ln(1 − reference_cramp_risk), the whole-course hazard of a reference runner (no
 history, on pace, cool, no collapse). The first cramp is where the runner's cumulative
 hazard first exceeds an Exp(1) draw. The distance shape, the pace rate ratio and the heat
-curve are imported from racecramp.transforms.hazard, so the simulator and the alerts use
+curve are imported from racecramp.marts.hazard, so the simulator and the alerts use
 one model. Every multiplier is a rate ratio on the hazard per km at risk: those are the
 planted, exactly known truths (planted_rate_ratios()).
 
@@ -39,7 +39,7 @@ import polars as pl
 
 from racecramp.domain import HALF_KM, MARATHON_KM, SLOWDOWN_RATIO, PointKind
 from racecramp.simulate.declared import stream_rng
-from racecramp.transforms.hazard import (
+from racecramp.marts.hazard import (
     PRESENTATIONS_PER_1000_STARTERS_HIGH,
     PRESENTATIONS_PER_1000_STARTERS_LOW,
     HazardParams,
@@ -50,7 +50,7 @@ from racecramp.transforms.hazard import (
     pace_multiplier,
     require_columns,
 )
-from racecramp.transforms.heat import preferred_weather_source
+from racecramp.marts.heat import preferred_weather_source
 
 UTC_DT = pl.Datetime("us", "UTC")
 
@@ -190,7 +190,7 @@ STATION_POINT_KINDS = (PointKind.AID_STATION.value, PointKind.MEDICAL_TENT.value
 class CrampModelParams:
     """Every parameter of the simulator's cramp model; sources at the constants above.
 
-    `hazard` is the shared HazardParams of racecramp.transforms.hazard: distance shape,
+    `hazard` is the shared HazardParams of racecramp.marts.hazard: distance shape,
     faster-than-declared rate ratio, heat curve, presentations per 1000 starters and the
     finish-tent share all come from there, so alerts and simulator agree.
     """

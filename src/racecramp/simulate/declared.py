@@ -37,7 +37,7 @@ TYPICAL_SECOND_HALF_SLOWDOWN = 0.10
 # slowdown above.
 DECLARED_NOISE_SIGMA = 0.05
 
-# Participants schema (racecramp.schemas.Participant) accepts 1 h to 12 h.
+# Participants schema (racecramp.validation.schemas.Participant) accepts 1 h to 12 h.
 DECLARED_MIN_S = 3600.0
 DECLARED_MAX_S = 12 * 3600.0
 

@@ -203,7 +203,7 @@ def _mapping_text(name_or_path: str | Path) -> tuple[str, str]:
     path = Path(name_or_path)
     is_bare_name = isinstance(name_or_path, str) and path.suffix == "" and len(path.parts) == 1
     if is_bare_name:
-        res = resources.files("racecramp.mappings").joinpath(f"{name_or_path}.toml")
+        res = resources.files("racecramp.sources").joinpath("mappings").joinpath(f"{name_or_path}.toml")
         if not res.is_file():
             raise MappingError(f"mapping {name_or_path!r}: no built-in mapping of that name (src/racecramp/mappings/{name_or_path}.toml)")
         return res.read_text(encoding="utf-8"), str(name_or_path)

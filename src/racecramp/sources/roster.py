@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from racecramp.domain import age_band
-from racecramp.schemas import COLUMNS
+from racecramp.validation.schemas import COLUMNS
 from racecramp.sources.results import result_row_problems
 
 UTC_DT = pl.Datetime("us", "UTC")

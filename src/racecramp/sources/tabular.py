@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from racecramp.schemas import COLUMNS
+from racecramp.validation.schemas import COLUMNS
 
 NBSP = "\u00a0"
 # Fixed namespace: a report without an id gets uuid5(namespace, file + row), so importing
@@ -59,7 +59,7 @@ def load_tabular_mapping(name_or_path: str | Path) -> TabularMapping:
     if path.suffix == ".toml" and path.exists():
         text = path.read_text()
     else:
-        res = resources.files("racecramp.mappings").joinpath(f"{name_or_path}.toml")
+        res = resources.files("racecramp.sources").joinpath("mappings").joinpath(f"{name_or_path}.toml")
         if not res.is_file():
             raise MappingError(f"mapping {name_or_path!r}: no such file and no built-in mapping of that name")
         text = res.read_text()

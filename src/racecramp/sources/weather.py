@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from racecramp.transforms.heat import rh_from_dew_point
+from racecramp.marts.heat import rh_from_dew_point
 
 # Column contract of `weather_observations` (docs/warehouse.md), in table order.
 WEATHER_OBSERVATIONS_SCHEMA = pl.Schema(

@@ -1,0 +1,75 @@
+"""`racecramp demo` (what `make demo` runs): the stack plus a live replay.
+
+1. Tokens for the command, the feeds and every station of the Boston course are made once
+   in <data_dir>/tokens.toml (mode 600); their hashes are handed to the stack through
+   RACECRAMP_TOKEN_HASHES, and the command token to the dashboard (RACECRAMP_COMMAND_TOKEN).
+2. Boston 2018, the earlier edition to compare with, is loaded in bulk with SIMULATED cramp
+   reports and survey answers (`load_demo`).
+3. `racecramp serve` starts (Prefect server, served flows, intake, dashboard) and Boston
+   2017 is replayed through the intake at 60x (`racecramp replay`).
+
+Everything goes through landing -> validation -> the single writer like any import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from racecramp.data import data_dir
+from racecramp import landing
+from racecramp.config import Settings
+from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
+from racecramp.marts.build import load_inputs
+from racecramp.warehouse.writer import open_writer
+
+DATA = data_dir()
+DEMO_RACES = ("boston-2017", "boston-2018")
+DEMO_SEED = 2017
+LIVE_RACE = "boston-2017"  # replayed live by `racecramp demo`
+EARLIER_EDITIONS = ("boston-2018",)  # loaded in bulk beside it, for comparison
+
+
+def demo_tokens(settings: Settings, say=print) -> dict[str, str]:
+    """Make (once) and hand to the stack the tokens a demo replay and its users need."""
+    import json
+    import os
+
+    from racecramp.config import hash_token
+    from racecramp.simulate.replay import ensure_tokens, race_principals
+    from racecramp.sources.race import read_race
+
+    path = Path(settings.data_dir) / "tokens.toml"
+    tokens = ensure_tokens(path, race_principals(*read_race(DATA / "races" / f"{LIVE_RACE}.toml")))
+    hashes = {**{p: hash_token(t) for p, t in tokens.items()}, **settings.token_hashes}
+    os.environ["RACECRAMP_TOKEN_HASHES"] = json.dumps(hashes)
+    os.environ.setdefault("RACECRAMP_COMMAND_TOKEN", tokens["command"])
+    say(f"demo tokens in {path} (a station volunteer's token, e.g. station:aid-20mi, is there too)")
+    return tokens
+
+
+def load_demo(settings: Settings, say=print, races: tuple[str, ...] = DEMO_RACES) -> None:
+    """Import the demo races and land their simulated cramp reports and surveys (bulk)."""
+    from racecramp.simulate.stream import simulate_race
+    from racecramp.marts.heat import with_heat
+
+    for race_id in races:
+        say(f"importing {race_id} (race, results, weather) ...")
+        import_race(settings, DATA / "races" / f"{race_id}.toml", ingest=False)
+        import_results(settings, DATA / race_id / "results.csv", race_id, ingest=False)
+        import_weather(settings, DATA / "weather" / "boston_hourly.csv", race_id, ingest=False)
+    ingest_now(settings)
+    for race_id in races:
+        with open_writer(settings.warehouse_path) as con:
+            inputs = load_inputs(con, race_id)
+        weather = with_heat(inputs["weather_observations"].filter(pl.col("race_id") == race_id).lazy()).collect()
+        course = inputs["course_points"].with_columns(pl.col("km").cast(pl.Float64))
+        sim = simulate_race(inputs["participants"], inputs["passings"], course, weather, seed=DEMO_SEED)
+        say(f"{race_id}: {sim.cramp_reports.height} SIMULATED cramp reports, {sim.survey_responses.height} SIMULATED survey answers")
+        declared = sim.participants.with_columns(pl.lit(False).alias("simulated"), pl.lit(True).alias("declared_is_synthetic"))
+        landing.append_frame(settings.landing_dir, "participants", declared.select(inputs["participants"].drop("age_band", "wave_start_utc").columns), source=f"simulator:{race_id}")
+        landing.append_frame(settings.landing_dir, "reports", sim.cramp_reports, source=f"simulator:{race_id}")
+        landing.append_frame(settings.landing_dir, "survey", sim.survey_responses, source=f"simulator:{race_id}")
+    summary = ingest_now(settings)
+    say(f"merged: {summary.accepted} accepted, {summary.quarantined} quarantined; marts published to {settings.snapshot_dir}")

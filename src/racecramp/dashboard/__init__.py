@@ -1,0 +1,1 @@
+"""The Streamlit medical command dashboard (app.py and pages/); numbers come from racecramp.views."""

@@ -1,0 +1,129 @@
+"""Course: every aid station and medical tent on a km axis — cases, rate with CI, runners, forecast, beds."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from racecramp.dashboard import common
+from racecramp import views as dd
+
+common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
+start = common.page_context()
+common.race_picker(start)
+
+COLUMN_LABELS = {
+    "point_id": "station", "label": "name", "kind": "kind", "km": st.column_config.NumberColumn("km", format="%.1f"),
+    "cases": "cases", "runners": st.column_config.NumberColumn("runners passed", help="denominator of the rate"),
+    "rate_per_1000": st.column_config.NumberColumn("rate /1000", format="%.1f"),
+    "ci_low_per_1000": st.column_config.NumberColumn("95% CI low", format="%.1f"),
+    "ci_high_per_1000": st.column_config.NumberColumn("95% CI high", format="%.1f"),
+    "small_count": st.column_config.CheckboxColumn("< 5 cases"),
+    "runners_approaching": st.column_config.NumberColumn("runners approaching now",
+                                                         help="on course, projected between the previous station and this one"),
+    "in_tent_now": st.column_config.NumberColumn("in tent now", help="latest report here, no disposition yet"),
+    "arrivals_next_30m": "arrivals next 30 min",
+    "expected_cramps_next_30m": st.column_config.NumberColumn("expected cramps next 30 min", format="%.2f"),
+    "expected_cramps_next_30m_lo": st.column_config.NumberColumn("30 min 90% low", format="%.0f"),
+    "expected_cramps_next_30m_hi": st.column_config.NumberColumn("30 min 90% high", format="%.0f"),
+    "arrivals_next_60m": "arrivals next 60 min",
+    "expected_cramps_next_60m": st.column_config.NumberColumn("expected cramps next 60 min", format="%.2f"),
+    "expected_cramps_next_60m_lo": st.column_config.NumberColumn("60 min 90% low", format="%.0f"),
+    "expected_cramps_next_60m_hi": st.column_config.NumberColumn("60 min 90% high", format="%.0f"),
+    "beds": "beds",
+    "simulated": st.column_config.CheckboxColumn("SIMULATED"),
+}
+
+
+def _rate_chart(view: pl.DataFrame) -> alt.LayerChart:
+    data = view.filter(pl.col("rate_per_1000").is_not_null())
+    base = alt.Chart(data).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    bars = base.mark_rule(strokeWidth=2, color="#555").encode(
+        y=alt.Y("ci_low_per_1000:Q", title="cases per 1000 passed (95% CI)"), y2="ci_high_per_1000:Q"
+    )
+    points = base.mark_circle(color="#c62828", opacity=0.9).encode(
+        y="rate_per_1000:Q",
+        size=alt.Size("cases:Q", title="cases", scale=alt.Scale(range=[30, 400]),
+                      legend=alt.Legend(format="d", tickMinStep=1)),  # whole cases, also when all are 0
+        tooltip=["label:N", alt.Tooltip("km:Q", format=".1f"), "cases:Q", "runners:Q",
+                 alt.Tooltip("rate_per_1000:Q", format=".1f"), alt.Tooltip("ci_low_per_1000:Q", format=".1f"),
+                 alt.Tooltip("ci_high_per_1000:Q", format=".1f")],
+    )
+    return bars + points
+
+
+def _forecast_chart(view: pl.DataFrame) -> alt.LayerChart:
+    base = alt.Chart(view).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    tooltip = ["label:N", alt.Tooltip("runners_approaching:Q", title="approaching now"),
+               alt.Tooltip("arrivals_next_30m:Q", title="arriving next 30 min"),
+               alt.Tooltip("arrivals_next_60m:Q", title="arriving next 60 min")]
+    next_60 = base.mark_bar(size=10, color="#ef9a9a").encode(y=alt.Y("arrivals_next_60m:Q", title="runners"), tooltip=tooltip)
+    next_30 = base.mark_bar(size=10, color="#c62828").encode(y="arrivals_next_30m:Q", tooltip=tooltip)
+    now = base.mark_tick(color="#111", thickness=3, size=16, orient="horizontal").encode(
+        y="runners_approaching:Q", tooltip=tooltip
+    )
+    return next_60 + next_30 + now
+
+
+def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
+    base = alt.Chart(view).encode(x=alt.X("km:Q", title="km from the start", scale=alt.Scale(domain=[0, 43])))
+    interval = base.mark_rule(strokeWidth=6, opacity=0.35, color="#1565c0").encode(
+        y=alt.Y("expected_cramps_next_60m_lo:Q", title="expected cramps, 60 min"),
+        y2="expected_cramps_next_60m_hi:Q",
+    )
+    mean = base.mark_tick(color="#0d47a1", thickness=3, size=14, orient="horizontal").encode(
+        y="expected_cramps_next_60m:Q",
+        tooltip=["label:N", alt.Tooltip("expected_cramps_next_60m:Q", format=".2f"),
+                 "expected_cramps_next_60m_lo:Q", "expected_cramps_next_60m_hi:Q"],
+    )
+    return interval + mean
+
+
+@st.fragment(run_every=common.REFRESH_EVERY)
+def live() -> None:
+    ctx = common.page_context()
+    st.title(f"Course · {ctx.race_label}")
+    if common.no_race_yet(ctx):
+        return
+    common.clock_caption(ctx)
+    snaps = ctx.snapshots
+    view = dd.course_view(
+        snaps.table("course_points"), snaps.table("cramp_rate_by_station"), snaps.table("station_forecast"),
+        snaps.table("runner_status"), ctx.race_id,
+    )
+    if view is None:
+        common.missing("course_points")
+        return
+    simulated = bool(view["simulated"].any())
+    if simulated:
+        common.simulated_banner("Reports or runners at some stations")
+    for table in ("cramp_rate_by_station", "station_forecast", "runner_status"):
+        if snaps.table(table) is None:
+            common.missing(table)
+    if "rate_per_1000" in view.columns:
+        st.subheader(f"Cramp rate by station{common.sim_suffix(simulated)}")
+        st.altair_chart(_rate_chart(view), width="stretch", height=280)
+    if "arrivals_next_30m" in view.columns and "runners_approaching" in view.columns:
+        st.subheader("Runners approaching and arriving")
+        st.altair_chart(_forecast_chart(view), width="stretch", height=240)
+        st.caption("Bars: runners arriving within 60 min (light) and 30 min (dark); black tick: runners between the "
+                   "previous station and this one now. Forecast = projection from each runner's latest pace "
+                   "(transforms/forecast.py), not a measurement.")
+    if "expected_cramps_next_60m" in view.columns:
+        st.subheader("Expected cramp presentations, next 60 min")
+        st.altair_chart(_expected_chart(view), width="stretch", height=240)
+        st.caption("Tick: expected count from the hazard model for the runners arriving; bar: Poisson 90% interval.")
+    has_beds = "beds" in view.columns and view["beds"].is_not_null().any()
+    shown = view if has_beds else view.drop("beds", strict=False)
+    if has_beds:
+        tents = view.filter(pl.col("beds").is_not_null())
+        cols = st.columns(min(4, tents.height))
+        for i, row in enumerate(tents.iter_rows(named=True)):
+            cols[i % len(cols)].metric(f"Beds in use · {row['label']}", f"{row.get('in_tent_now', 0)} / {row['beds']}",
+                                       border=True, help="runners in the tent now (no disposition yet) / beds configured")
+    st.subheader("Stations")
+    st.dataframe(shown, hide_index=True, column_config=COLUMN_LABELS, key="stations")
+
+
+live()

@@ -1,0 +1,518 @@
+"""Cramp-rate marts: every row has its numerator, its denominator and a Wilson 95% CI.
+
+Columns common to every mart: cases (numerator), runners (denominator), rate_per_1000,
+ci_low_per_1000, ci_high_per_1000, small_count (cases < domain.SMALL_COUNT_BELOW),
+simulated (true if any contributing report, runner or weather row is simulated, so the UI
+labels it) and denominator_kind (what `runners` counts, in words).
+
+Counting rules, the same in every mart:
+- A report counts once: reports are deduplicated by report_id (client retries reuse it).
+- A runner counts once per mart row: several reports with the same bib in one row (one
+  segment, one station, one 15-minute bucket…) are one case.
+- A report without a bib cannot be linked to a runner. It counts as one case in the marts
+  built on place and time (distance, station, WBGT, station load) but not in the marts
+  built on runner attributes (pace group, sex × age), where it has no group. A bib that is
+  not among the participants is likewise left out of runner-linked marts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from racecramp.domain import (
+    MARATHON_KM,
+    RELATIVE_PACE_FAST_BELOW,
+    RELATIVE_PACE_SLOW_ABOVE,
+    WBGT_BLACK_ABOVE_C,
+    WBGT_RED_FROM_C,
+    WBGT_WHITE_BELOW_C,
+    WBGT_YELLOW_FROM_C,
+    PointKind,
+    WbgtFlag,
+)
+from racecramp.marts.exposure import START_KIND, START_POINT_ID, STATION_KINDS, TIMING_KINDS
+from racecramp.marts.heat import asof_weather
+from racecramp.marts.stats import RATE_COLUMNS, with_rate_columns
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+MART_TAIL = ("cases", "runners", *RATE_COLUMNS, "simulated", "denominator_kind")
+
+# Declared-pace bands, min/km, lower edge inclusive. SAFER II (Schwellnus et al., BJSM
+# 48:905) found the fastest (< 6 min/km) and slowest (> 7 min/km) bands at higher risk; the
+# finer bands below 6 min/km split the competitive field.
+DECLARED_PACE_EDGES_S_PER_KM = (270.0, 300.0, 330.0, 360.0, 420.0)
+DECLARED_PACE_LABELS = ("<4:30", "4:30–5:00", "5:00–5:30", "5:30–6:00", "6:00–7:00", "≥7:00")
+RELATIVE_PACE_LABELS = ("<0.95 (faster than declared)", "0.95–1.05", ">1.05")
+# Paces and relative paces are rounded to this many decimals before banding, so float noise
+# in the last bit (0.9499999999999999 for a runner exactly at 0.95) cannot move a runner
+# across a band edge.
+BAND_ROUNDING_DECIMALS = 6
+UNDECLARED = "undeclared"
+NO_PASSING = "no passing"
+
+WBGT_FLAG_ORDER = (WbgtFlag.WHITE, WbgtFlag.GREEN, WbgtFlag.YELLOW, WbgtFlag.RED, WbgtFlag.BLACK)
+WBGT_BAND_LABELS = {
+    WbgtFlag.WHITE.value: f"<{WBGT_WHITE_BELOW_C:g} °C",
+    WbgtFlag.GREEN.value: f"{WBGT_WHITE_BELOW_C:g}–{WBGT_YELLOW_FROM_C:g} °C",
+    WbgtFlag.YELLOW.value: f"{WBGT_YELLOW_FROM_C:g}–{WBGT_RED_FROM_C:g} °C",
+    WbgtFlag.RED.value: f"{WBGT_RED_FROM_C:g}–{WBGT_BLACK_ABOVE_C:g} °C",
+    WbgtFlag.BLACK.value: f">{WBGT_BLACK_ABOVE_C:g} °C",
+}
+NO_WEATHER = "no weather"
+KM_UNKNOWN = "km unknown"
+STATION_LOAD_BUCKET = "15m"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _require(frame: pl.LazyFrame, name: str, columns: tuple[str, ...]) -> None:
+    have = frame.collect_schema().names()
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise ValueError(f"{name} has no column {missing[0]!r}; expected the columns of docs/warehouse.md ({', '.join(columns)})")
+
+
+def unique_reports(reports: Frame) -> pl.LazyFrame:
+    """Reports deduplicated by report_id (the earliest copy kept); blank bibs become null."""
+    reports = reports.lazy()
+    _require(reports, "cramp_reports", ("report_id", "race_id", "point_id", "km", "bib", "reported_at_utc", "simulated"))
+    return (
+        reports.with_columns(
+            pl.col("bib").cast(pl.String).str.strip_chars().replace("", None),
+            pl.col("km").cast(pl.Float64),
+            pl.col("simulated").fill_null(False),
+        )
+        .sort("report_id", "reported_at_utc", nulls_last=True)
+        .unique(subset="report_id", keep="first", maintain_order=True)
+    )
+
+
+def _case_counts(reports: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """cases per group: distinct bibs plus each report without a bib; whether any is simulated."""
+    return reports.group_by(keys).agg(
+        (pl.col("bib").drop_nulls().n_unique() + pl.col("bib").null_count()).alias("cases"),
+        pl.col("simulated").any().alias("_sim_reports"),
+    )
+
+
+def _finish_mart(frame: pl.LazyFrame, keys: list[str], denominator_kind: str) -> pl.LazyFrame:
+    """Fill empty counts with 0, add the rate columns, the simulated label and the denominator text."""
+    out = frame.with_columns(
+        pl.col("cases").fill_null(0).cast(pl.Int64),
+        pl.col("runners").fill_null(0).cast(pl.Int64),
+        (pl.col("_sim_reports").fill_null(False) | pl.col("_sim_runners").fill_null(False)).alias("simulated"),
+        pl.lit(denominator_kind).alias("denominator_kind"),
+    )
+    return with_rate_columns(out).select(*keys, *MART_TAIL)
+
+
+def _point_counts(exposure: Frame) -> pl.LazyFrame:
+    """Runners who passed each point, and whether any of them is simulated."""
+    return exposure.lazy().group_by("race_id", "point_id").agg(
+        pl.col("kind").first(), pl.col("km").first(), pl.len().alias("runners"), pl.col("simulated").any().alias("_sim_runners")
+    )
+
+
+def _km_label(km: float) -> str:
+    return f"{km:g}" if float(km).is_integer() else f"{km:.1f}"
+
+
+# --------------------------------------------------------------------------- by distance
+
+
+def course_segments(timing_points: pl.DataFrame) -> pl.DataFrame:
+    """Segments between consecutive timing points of each race, from the start, plus finish/after.
+
+    Input: race_id, point_id, kind, km of the timing mats and finish. Output: race_id,
+    segment, segment_order, from_point, to_point, from_km, to_km.
+    """
+    rows = []
+    for race_id, points in timing_points.sort("race_id", "km").group_by("race_id", maintain_order=True):
+        chain = [(START_POINT_ID, START_KIND, 0.0)] + list(zip(points["point_id"], points["kind"], points["km"].cast(pl.Float64)))
+        for i, (point_id, kind, km) in enumerate(chain):
+            label_from = _km_label(km)
+            if i + 1 < len(chain):
+                to_id, to_kind, to_km = chain[i + 1]
+                label_to = "finish" if to_kind == PointKind.FINISH.value else _km_label(to_km)
+                segment = f"{label_from}–{label_to}"
+            else:
+                to_id, to_km = None, None
+                segment = "finish/after" if kind == PointKind.FINISH.value else f"{label_from}/after"
+            rows.append(
+                {"race_id": race_id[0], "segment": segment, "segment_order": i, "from_point": point_id,
+                 "to_point": to_id, "from_km": km, "to_km": to_km}
+            )
+    schema = {"race_id": pl.String, "segment": pl.String, "segment_order": pl.Int64, "from_point": pl.String,
+              "to_point": pl.String, "from_km": pl.Float64, "to_km": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def cramp_rate_by_distance(reports: Frame, exposure: Frame, course_points: Frame | None = None) -> pl.LazyFrame:
+    """Cramp cases per 1000 runners who entered each course segment between timing points.
+
+    A runner entered a segment when they passed its starting point (the start, a mat, the
+    finish for "finish/after"). A report is placed by its km (or its point's km when the km is
+    missing): from_km <= km < to_km; at or after the finish km it is "finish/after". Reports
+    with no usable km are one "km unknown" row with no denominator. Timing points come from
+    `course_points` when given (so segments nobody has reached yet still appear), else from
+    the points present in `exposure`.
+    """
+    exposure = exposure.lazy()
+    source = course_points.lazy() if course_points is not None else exposure
+    timing = (
+        source.filter(pl.col("kind").is_in(TIMING_KINDS))
+        .select("race_id", "point_id", "kind", pl.col("km").cast(pl.Float64))
+        .unique()
+        .collect()
+    )
+    segments = course_segments(timing).lazy()
+    point_km = source.select("race_id", "point_id", pl.col("km").cast(pl.Float64).alias("_point_km")).unique(
+        subset=["race_id", "point_id"]
+    )
+    placed = (
+        unique_reports(reports)
+        .join(point_km, on=["race_id", "point_id"], how="left")
+        .with_columns(pl.coalesce("km", "_point_km").alias("_place_km"))
+    )
+    located = (
+        placed.filter(pl.col("_place_km").is_not_null() & (pl.col("_place_km") >= 0))
+        .sort("_place_km")
+        .join_asof(
+            segments.select("race_id", "segment", pl.col("from_km").alias("_seg_km")).sort("_seg_km"),
+            left_on="_place_km",
+            right_on="_seg_km",
+            by="race_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
+    )
+    unplaced = placed.filter(pl.col("_place_km").is_null() | (pl.col("_place_km") < 0)).with_columns(
+        pl.lit(KM_UNKNOWN).alias("segment")
+    )
+    cases = _case_counts(pl.concat([located.select(unplaced.collect_schema().names()), unplaced]), ["race_id", "segment"])
+    entered = _point_counts(exposure).select(
+        "race_id", pl.col("point_id").alias("from_point"), "runners", "_sim_runners"
+    )
+    rows = segments.join(entered, on=["race_id", "from_point"], how="left").join(cases, on=["race_id", "segment"], how="left")
+    unknown = cases.filter(pl.col("segment") == KM_UNKNOWN).with_columns(
+        pl.lit(10_000, dtype=pl.Int64).alias("segment_order"),
+        pl.lit(None, dtype=pl.String).alias("from_point"),
+        pl.lit(None, dtype=pl.String).alias("to_point"),
+        pl.lit(None, dtype=pl.Float64).alias("from_km"),
+        pl.lit(None, dtype=pl.Float64).alias("to_km"),
+        pl.lit(None, dtype=pl.UInt32).alias("runners"),
+        pl.lit(False).alias("_sim_runners"),
+    )
+    rows = pl.concat([rows, unknown], how="diagonal_relaxed")
+    keys = ["race_id", "segment", "segment_order", "from_point", "to_point", "from_km", "to_km"]
+    return _finish_mart(rows, keys, "runners who entered the segment").sort("race_id", "segment_order")
+
+
+# --------------------------------------------------------------------------- by station
+
+
+def cramp_rate_by_station(reports: Frame, exposure: Frame) -> pl.LazyFrame:
+    """Cramp cases per 1000 runners who passed each aid station / medical tent.
+
+    Rows: every station in `exposure` plus any other point a report names (a mat or the
+    finish line, if a report was entered there). Reports without a point_id are left out.
+    """
+    counts = _point_counts(exposure)
+    cases = _case_counts(unique_reports(reports).filter(pl.col("point_id").is_not_null()), ["race_id", "point_id"])
+    keys = pl.concat(
+        [
+            counts.filter(pl.col("kind").is_in(STATION_KINDS)).select("race_id", "point_id"),
+            cases.select("race_id", "point_id"),
+        ]
+    ).unique()
+    rows = keys.join(counts, on=["race_id", "point_id"], how="left").join(cases, on=["race_id", "point_id"], how="left")
+    return _finish_mart(rows, ["race_id", "point_id", "kind", "km"], "runners who passed the point").sort(
+        "race_id", "km", "point_id", nulls_last=True
+    )
+
+
+# --------------------------------------------------------------------------- by pace group
+
+
+def _declared_band(pace: pl.Expr) -> pl.Expr:
+    pace = pace.round(BAND_ROUNDING_DECIMALS)
+    expr = pl.when(pace.is_null()).then(pl.lit(UNDECLARED))
+    for edge, label in zip(DECLARED_PACE_EDGES_S_PER_KM, DECLARED_PACE_LABELS):
+        expr = expr.when(pace < edge).then(pl.lit(label))
+    return expr.otherwise(pl.lit(DECLARED_PACE_LABELS[-1]))
+
+
+def _relative_band(declared_pace: pl.Expr, relative: pl.Expr) -> pl.Expr:
+    relative = relative.round(BAND_ROUNDING_DECIMALS)
+    return (
+        pl.when(declared_pace.is_null())
+        .then(pl.lit(UNDECLARED))
+        .when(relative.is_null())
+        .then(pl.lit(NO_PASSING))
+        .when(relative < RELATIVE_PACE_FAST_BELOW)
+        .then(pl.lit(RELATIVE_PACE_LABELS[0]))
+        .when(relative <= RELATIVE_PACE_SLOW_ABOVE)
+        .then(pl.lit(RELATIVE_PACE_LABELS[1]))
+        .otherwise(pl.lit(RELATIVE_PACE_LABELS[2]))
+    )
+
+
+def _first_linked_reports(reports: Frame, participants: pl.LazyFrame) -> pl.LazyFrame:
+    """Each participant's first report (earliest time, then report_id), bib-linked only."""
+    return (
+        unique_reports(reports)
+        .filter(pl.col("bib").is_not_null())
+        .join(participants.select("race_id", "bib"), on=["race_id", "bib"], how="semi")
+        .sort("race_id", "bib", "reported_at_utc", "report_id", nulls_last=True)
+        .unique(subset=["race_id", "bib"], keep="first", maintain_order=True)
+    )
+
+
+def cramp_rate_by_pace_group(
+    reports: Frame, participants: Frame, passings: Frame, race_distance_km: float = MARATHON_KM
+) -> pl.LazyFrame:
+    """Cramped runners per 1000 starters by declared-pace band and by relative pace.
+
+    grouping = "declared_pace": declared pace = declared_finish_s / race_distance_km, banded
+    <4:30 … ≥7:00 min/km (lower edges inclusive); no declared time → "undeclared".
+    Denominator: starters in the band. Cases: runners in the band with a bib-linked report.
+
+    grouping = "relative_pace": relative pace = actual pace so far (net_time_s / km at a
+    passing) ÷ declared pace, banded by domain.RELATIVE_PACE_FAST_BELOW/SLOW_ABOVE.
+    - A case is banded at its first report, using the runner's last passing at or before the
+      report's km (or, with no km, before the report's time); a report before the first mat
+      uses the first passing.
+    - Denominator choice: each starter is banded once, at their furthest passing, i.e. by how
+      they ran the whole of the race they ran. A case may therefore sit in a different band
+      from the one its runner is counted in (someone fast at the cramp but slow overall);
+      we accept that so every starter is counted exactly once. Starters with no passing are
+      "no passing". Runners with a synthetic declared time (declared_is_synthetic) are
+      banded like the others.
+    """
+    participants = participants.lazy()
+    passings = passings.lazy()
+    _require(participants, "participants", ("race_id", "bib", "declared_finish_s", "simulated"))
+    _require(passings, "passings", ("race_id", "bib", "km", "net_time_s", "passed_at_utc"))
+    pace = passings.filter(pl.col("km") > 0).select(
+        "race_id", "bib", pl.col("km").cast(pl.Float64), "passed_at_utc",
+        (pl.col("net_time_s").cast(pl.Float64) / pl.col("km").cast(pl.Float64)).alias("_pace_so_far"),
+    )  # fmt: skip
+    furthest = pace.group_by("race_id", "bib").agg(
+        pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_pace_so_far"),
+        pl.col("_pace_so_far").get(pl.col("km").arg_min()).alias("_first_pace"),
+    )
+    # materialised once: both groupings and the cases read it
+    runners = (
+        participants.select(
+            "race_id",
+            "bib",
+            (pl.col("declared_finish_s").cast(pl.Float64) / race_distance_km).alias("declared_pace_s_per_km"),
+            pl.col("simulated").fill_null(False).alias("_sim"),
+        )
+        .join(furthest, on=["race_id", "bib"], how="left")
+        .with_columns(
+            _declared_band(pl.col("declared_pace_s_per_km")).alias("_declared_band"),
+            _relative_band(
+                pl.col("declared_pace_s_per_km"), pl.col("_pace_so_far") / pl.col("declared_pace_s_per_km")
+            ).alias("_relative_band"),
+        )
+        .collect()
+        .lazy()
+    )
+
+    firsts = _first_linked_reports(reports, participants).collect().lazy()
+    case_passings = pace.join(firsts.select("race_id", "bib"), on=["race_id", "bib"], how="semi").collect().lazy()
+    km_at_time = (
+        firsts.select("race_id", "bib", "report_id", "reported_at_utc")
+        .sort("reported_at_utc")
+        .join_asof(
+            case_passings.select("race_id", "bib", "passed_at_utc", pl.col("km").alias("_km_by_time")).sort("passed_at_utc"),
+            left_on="reported_at_utc", right_on="passed_at_utc", by=["race_id", "bib"], strategy="backward",
+            check_sortedness=False,
+        )
+        .select("report_id", "_km_by_time")
+    )  # fmt: skip
+    case_pace = (
+        firsts.join(km_at_time, on="report_id", how="left")
+        .with_columns(pl.coalesce("km", "_km_by_time").alias("_report_km"))
+        .sort("_report_km", nulls_last=True)
+        .join_asof(
+            case_passings.select("race_id", "bib", pl.col("km").alias("_pass_km"), "_pace_so_far").sort("_pass_km"),
+            left_on="_report_km", right_on="_pass_km", by=["race_id", "bib"], strategy="backward",
+            check_sortedness=False,
+        )
+        .join(
+            runners.select("race_id", "bib", "declared_pace_s_per_km", "_declared_band", "_first_pace"),
+            on=["race_id", "bib"], how="left",
+        )
+        .with_columns(
+            _relative_band(
+                pl.col("declared_pace_s_per_km"),
+                pl.coalesce("_pace_so_far", "_first_pace") / pl.col("declared_pace_s_per_km"),
+            ).alias("_relative_band")
+        )
+    )  # fmt: skip
+
+    out = []
+    for grouping, band_col, labels in (
+        ("declared_pace", "_declared_band", (*DECLARED_PACE_LABELS, UNDECLARED)),
+        ("relative_pace", "_relative_band", (*RELATIVE_PACE_LABELS, UNDECLARED, NO_PASSING)),
+    ):
+        bands = pl.LazyFrame({"pace_group": list(labels), "band_order": list(range(len(labels)))})
+        grid = participants.select("race_id").unique().join(bands, how="cross")
+        denominators = runners.group_by("race_id", pl.col(band_col).alias("pace_group")).agg(
+            pl.len().alias("runners"), pl.col("_sim").any().alias("_sim_runners")
+        )
+        cases = _case_counts(case_pace.rename({band_col: "pace_group"}), ["race_id", "pace_group"])
+        rows = (
+            grid.join(denominators, on=["race_id", "pace_group"], how="left")
+            .join(cases, on=["race_id", "pace_group"], how="left")
+            .with_columns(pl.lit(grouping).alias("grouping"))
+        )
+        out.append(_finish_mart(rows, ["race_id", "grouping", "pace_group", "band_order"], "starters in the group"))
+    return pl.concat(out).sort("race_id", "grouping", "band_order")
+
+
+# --------------------------------------------------------------------------- by WBGT
+
+
+def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame) -> pl.LazyFrame:
+    """Cramp cases per 1000 runner-station passings, by the ACSM WBGT flag band at the time.
+
+    Exposure-weighted: the denominator counts each runner's passing of each aid station or
+    medical tent (estimated passing time floored to the second, see exposure_by_point) whose
+    WBGT, as of that time, falls in the band, i.e. the opportunities to present at a station
+    in that heat. A report
+    is banded by the WBGT as of its reported_at_utc. WBGT comes from heat.asof_weather (one
+    source per race, observation at or before the time within its tolerance); rows with no
+    observation form a "no weather" band. Weather rows must carry race_id.
+    """
+    weather = weather_with_heat.lazy()
+    _require(weather, "weather", ("race_id", "observed_at_utc", "source", "wbgt_c", "wbgt_flag"))
+    weather_simulated = (
+        pl.col("simulated").fill_null(False) if "simulated" in weather.collect_schema().names() else pl.lit(False).alias("simulated")
+    )
+    weather = weather.select("race_id", "observed_at_utc", "source", "wbgt_flag", weather_simulated)
+    # Passings are counted per whole second before the as-of lookup (hundreds of thousands of
+    # passings, a few thousand distinct seconds). Flooring never moves a passing across an
+    # observation stamped on a whole second; only a passing within 1 s past the tolerance edge
+    # could keep an observation it would otherwise lose.
+    passes = (
+        exposure.lazy()
+        .filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
+        .group_by("race_id", pl.col("passed_at_utc").dt.truncate("1s"))
+        .agg(pl.len().alias("_n"), pl.col("simulated").any())
+    )
+    passes = asof_weather(passes, weather, "passed_at_utc", by="race_id").with_columns(
+        pl.col("wbgt_flag").fill_null(NO_WEATHER)
+    )
+    denominators = passes.group_by("race_id", "wbgt_flag").agg(
+        pl.col("_n").sum().alias("runners"),
+        (pl.col("simulated") | pl.col("weather_simulated").fill_null(False)).any().alias("_sim_runners"),
+    )
+    banded_reports = asof_weather(
+        unique_reports(reports).select("race_id", "report_id", "bib", "reported_at_utc", "simulated"),
+        weather, "reported_at_utc", by="race_id",
+    ).with_columns(
+        pl.col("wbgt_flag").fill_null(NO_WEATHER),
+        (pl.col("simulated") | pl.col("weather_simulated").fill_null(False)).alias("simulated"),
+    )
+    cases = _case_counts(banded_reports, ["race_id", "wbgt_flag"])
+    flags = [f.value for f in WBGT_FLAG_ORDER]
+    bands = pl.LazyFrame(
+        {"wbgt_flag": flags, "wbgt_band": [WBGT_BAND_LABELS[f] for f in flags], "band_order": list(range(len(flags)))}
+    )
+    races = pl.concat([denominators.select("race_id"), cases.select("race_id")]).unique()
+    grid = pl.concat(
+        [
+            races.join(bands, how="cross"),
+            pl.concat([denominators.select("race_id", "wbgt_flag"), cases.select("race_id", "wbgt_flag")])
+            .filter(pl.col("wbgt_flag") == NO_WEATHER)
+            .unique()
+            .with_columns(pl.lit(NO_WEATHER).alias("wbgt_band"), pl.lit(len(flags), dtype=pl.Int64).alias("band_order")),
+        ]
+    )
+    rows = grid.join(denominators, on=["race_id", "wbgt_flag"], how="left").join(cases, on=["race_id", "wbgt_flag"], how="left")
+    return _finish_mart(rows, ["race_id", "wbgt_flag", "wbgt_band", "band_order"], "runner-station passings").sort(
+        "race_id", "band_order"
+    )
+
+
+# --------------------------------------------------------------------------- by sex and age
+
+
+def cramp_rate_by_sex_age(reports: Frame, participants: Frame) -> pl.LazyFrame:
+    """Cramped runners per 1000 starters by sex × age band (bib-linked reports only)."""
+    participants = participants.lazy()
+    _require(participants, "participants", ("race_id", "bib", "sex", "age_band", "simulated"))
+    groups = participants.select("race_id", "bib", "sex", "age_band", pl.col("simulated").fill_null(False).alias("_sim"))
+    denominators = groups.group_by("race_id", "sex", "age_band").agg(
+        pl.len().alias("runners"), pl.col("_sim").any().alias("_sim_runners")
+    )
+    linked = unique_reports(reports).join(groups.select("race_id", "bib", "sex", "age_band"), on=["race_id", "bib"], how="inner")
+    cases = _case_counts(linked, ["race_id", "sex", "age_band"])
+    rows = denominators.join(cases, on=["race_id", "sex", "age_band"], how="left", nulls_equal=True)
+    return _finish_mart(rows, ["race_id", "sex", "age_band"], "starters in the group").sort(
+        "race_id", "sex", "age_band", nulls_last=True
+    )
+
+
+# --------------------------------------------------------------------------- station load
+
+
+def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None = None) -> pl.LazyFrame:
+    """Per station per 15-minute bucket: cramp cases, runners passing in the bucket, and the rate.
+
+    Buckets are [bucket_start_utc, bucket_end_utc), cut on the quarter hour, from each race's
+    first to its last report or station passing (or to now_utc's bucket), zero-filled. With
+    now_utc, reports and passings after it are ignored and `bucket_complete` is false for the
+    bucket still running. A case may come from a runner who passed in an earlier bucket
+    (treatment takes time), so cases can exceed runners; the CI is then null.
+    """
+    if now_utc is not None and (now_utc.tzinfo is None or now_utc.utcoffset() is None):
+        raise ValueError(f"station_load_15m: now_utc={now_utc!r} has no time zone; expected an aware UTC datetime")
+    bucket = lambda c: pl.col(c).dt.truncate(STATION_LOAD_BUCKET).alias("bucket_start_utc")  # noqa: E731
+    rep = unique_reports(reports).filter(pl.col("point_id").is_not_null() & pl.col("reported_at_utc").is_not_null())
+    passes = exposure.lazy().filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
+    if now_utc is not None:
+        now = pl.lit(now_utc).cast(pl.Datetime("us", "UTC"))
+        rep = rep.filter(pl.col("reported_at_utc") <= now)
+        passes = passes.filter(pl.col("passed_at_utc") <= now)
+    cases = _case_counts(rep.with_columns(bucket("reported_at_utc")), ["race_id", "point_id", "bucket_start_utc"])
+    denominators = (
+        passes.with_columns(bucket("passed_at_utc"))
+        .group_by("race_id", "point_id", "bucket_start_utc")
+        .agg(pl.len().alias("runners"), pl.col("simulated").any().alias("_sim_runners"))
+    )
+    stations = pl.concat(
+        [passes.select("race_id", "point_id", "kind", "km").unique(), rep.select("race_id", "point_id").unique()],
+        how="diagonal_relaxed",
+    ).group_by("race_id", "point_id").agg(pl.col("kind").drop_nulls().first(), pl.col("km").drop_nulls().first())
+    span = pl.concat(
+        [cases.select("race_id", "bucket_start_utc"), denominators.select("race_id", "bucket_start_utc")]
+    ).group_by("race_id").agg(
+        pl.col("bucket_start_utc").min().alias("_first"),
+        (pl.col("bucket_start_utc").max() if now_utc is None else pl.lit(now_utc).cast(pl.Datetime("us", "UTC")).dt.truncate(STATION_LOAD_BUCKET)).alias("_last"),
+    )
+    buckets = span.select(
+        "race_id", pl.datetime_ranges("_first", "_last", STATION_LOAD_BUCKET).alias("bucket_start_utc")
+    ).explode("bucket_start_utc")
+    rows = (
+        stations.join(buckets, on="race_id", how="inner")
+        .join(denominators, on=["race_id", "point_id", "bucket_start_utc"], how="left")
+        .join(cases, on=["race_id", "point_id", "bucket_start_utc"], how="left")
+        .with_columns((pl.col("bucket_start_utc") + pl.duration(minutes=15)).alias("bucket_end_utc"))
+        .with_columns(
+            (pl.lit(True) if now_utc is None else pl.col("bucket_end_utc") <= pl.lit(now_utc).cast(pl.Datetime("us", "UTC"))).alias(
+                "bucket_complete"
+            )
+        )
+    )
+    keys = ["race_id", "point_id", "kind", "km", "bucket_start_utc", "bucket_end_utc", "bucket_complete"]
+    return _finish_mart(rows, keys, "runners passing the station in the bucket").sort(
+        "race_id", "km", "point_id", "bucket_start_utc", nulls_last=True
+    )

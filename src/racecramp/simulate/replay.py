@@ -1,0 +1,416 @@
+"""`racecramp replay`: re-run a real race through the live stack at N times real speed.
+
+The source is a real race shipped in data/ (race definition, anonymised results with
+splits, hourly race-day weather). The simulator (racecramp.simulate) plants cramps and
+survey answers; `simulate.events.event_stream` orders everything in race time. The replay
+sends each event when its race time comes, scaled by `speed`, through the intake API with
+the token of the principal that would send it in a real race:
+
+    participants  -> POST /v1/participants  feed:timing   (start list, an hour before the gun)
+    passings      -> POST /v1/passings      feed:timing
+    weather       -> POST /v1/weather       feed:weather  (10-minute steps, interpolated)
+    reports       -> POST /v1/reports       station:<point_id> of the reporting station
+    survey        -> POST /v1/survey (CSV)  feed:survey   (after each runner finishes)
+
+or, offline, to a canonical JSON-lines file (`--to DIR`) that a later replay can send
+(`--from FILE`). Every record carries simulated = true.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import tomllib
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import httpx
+import polars as pl
+
+from racecramp.data import data_dir
+from racecramp.intake.models import MAX_BATCH_RECORDS
+from racecramp.simulate.cramp_model import medical_stations
+from racecramp.simulate.stream import (
+    KIND_PARTICIPANTS,
+    KIND_PASSINGS,
+    KIND_REPORTS,
+    KIND_SURVEY,
+    KIND_WEATHER,
+    canonical_event_json,
+    event_stream,
+    simulate_race,
+    stream_digest,
+)
+from racecramp.sources.race import read_race
+from racecramp.sources.results import read_results
+from racecramp.sources.roster import roster_from_results
+from racecramp.sources.weather import read_visualcrossing_csv
+from racecramp.marts.heat import with_heat
+
+DATA = data_dir()
+DEFAULT_SEED = 2017
+
+Event = tuple[datetime, str, dict[str, Any]]
+
+# Order of kinds inside one tick: the start list before anything that names its runners.
+SEND_ORDER = (KIND_PARTICIPANTS, KIND_PASSINGS, KIND_WEATHER, KIND_REPORTS, KIND_SURVEY)
+ENDPOINT = {
+    KIND_PARTICIPANTS: ("/v1/participants", "participants"),
+    KIND_PASSINGS: ("/v1/passings", "passings"),
+    KIND_WEATHER: ("/v1/weather", "observations"),
+    KIND_REPORTS: ("/v1/reports", "reports"),
+}
+FEED_PRINCIPAL = {
+    KIND_PARTICIPANTS: "feed:timing",
+    KIND_PASSINGS: "feed:timing",
+    KIND_WEATHER: "feed:weather",
+    KIND_SURVEY: "feed:survey",
+}
+
+# How the sender paces itself and rides out a stack that is restarting.
+TICK_S = 0.5
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+RETRY_DEADLINE_S = 180.0
+HTTP_TIMEOUT_S = 30.0
+
+
+class ReplayError(RuntimeError):
+    """The replay cannot go on; the message says what and what to do."""
+
+
+# ---------------------------------------------------------------- the source race
+
+
+@dataclass(frozen=True)
+class ReplaySource:
+    """A real race ready to simulate: start list with wave starts, passings with wall-clock
+    times, course points, and race-day weather with WBGT."""
+
+    race_id: str
+    race_path: Path
+    timezone: str
+    races: pl.DataFrame
+    course: pl.DataFrame
+    participants: pl.DataFrame
+    passings: pl.DataFrame
+    weather: pl.DataFrame
+    skipped_rows: int
+
+
+def load_source(
+    race_id: str,
+    data_dir: Path = DATA,
+    results: Path | None = None,
+    mapping: str = "boston",
+    weather: Path | None = None,
+) -> ReplaySource:
+    """Read data/races/<race_id>.toml, data/<race_id>/results.csv and the hourly weather.
+
+    The weather file is Visual Crossing's flat hourly CSV (data/weather/boston_hourly.csv),
+    filtered to the race's name and year.
+    """
+    race_path = data_dir / "races" / f"{race_id}.toml"
+    if not race_path.exists():
+        shipped = sorted(p.stem for p in (data_dir / "races").glob("*.toml"))
+        raise ReplayError(f"race {race_id!r}: no race file {race_path}; races in {data_dir / 'races'}: {', '.join(shipped) or 'none'}")
+    results = results or data_dir / race_id / "results.csv"
+    weather = weather or data_dir / "weather" / "boston_hourly.csv"
+    for path, what in ((results, "results with splits"), (weather, "hourly race-day weather")):
+        if not Path(path).exists():
+            raise ReplayError(f"race {race_id!r}: no {what} at {path}")
+    races, course = read_race(race_path)
+    rows = read_results(Path(results), mapping, race_id).rows
+    roster = roster_from_results(rows, races, course)
+    race = races.row(0, named=True)
+    unassigned = roster.participants.filter(pl.col("wave_start_utc").is_null())
+    if unassigned.height:
+        raise ReplayError(
+            f"race {race_id!r}: bib {unassigned['bib'][0]!r} (and {unassigned.height - 1} more) falls in no start wave of "
+            f"{race_path}; expected every bib inside a [[waves]] bib range"
+        )
+    observations = read_visualcrossing_csv(
+        Path(weather), race["name"], race["date"].year, timezones={race["name"]: race["timezone"]}
+    )
+    if observations.height == 0:
+        raise ReplayError(f"race {race_id!r}: {weather} has no hours for {race['name']} {race['date'].year}")
+    observations = observations.with_columns(pl.lit(race_id).alias("race_id"))
+    return ReplaySource(
+        race_id=race_id,
+        race_path=race_path,
+        timezone=race["timezone"],
+        races=races,
+        course=course.with_columns(pl.col("km").cast(pl.Float64)),
+        participants=roster.participants,
+        passings=roster.passings,
+        weather=with_heat(observations.lazy()).collect(),
+        skipped_rows=roster.skipped.select("source_row").n_unique(),
+    )
+
+
+def build_events(source: ReplaySource, seed: int = DEFAULT_SEED) -> list[Event]:
+    """The replay's event stream: the same source and seed give a byte-identical stream."""
+    sim = simulate_race(source.participants, source.passings, source.course, source.weather, seed=seed)
+    return event_stream(sim, source.passings, source.weather)
+
+
+def station_principals(course: pl.DataFrame, distance_km: float) -> list[str]:
+    """station:<point_id> of every point where the simulator can report a cramp."""
+    stations, _ = medical_stations(course, distance_km)
+    return [f"station:{p}" for p in stations["point_id"].to_list()]
+
+
+def needed_principals(events: Iterable[Event]) -> list[str]:
+    """Every principal whose token the replay of these events needs."""
+    needed = set()
+    for _, kind, record in events:
+        needed.add(f"station:{record['point_id']}" if kind == KIND_REPORTS else FEED_PRINCIPAL[kind])
+    return sorted(needed)
+
+
+# ---------------------------------------------------------------- files
+
+
+def read_tokens(path: Path) -> dict[str, str]:
+    """A TOML file of plaintext tokens: [tokens] "principal" = "token"."""
+    try:
+        spec = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ReplayError(f"tokens file {path}: {exc}") from None
+    tokens = spec.get("tokens")
+    if not isinstance(tokens, dict) or not all(isinstance(v, str) and v for v in tokens.values()):
+        raise ReplayError(f'tokens file {path}: expected a [tokens] table of "principal" = "token" strings')
+    return dict(tokens)
+
+
+def write_tokens(path: Path, tokens: dict[str, str]) -> None:
+    """Write plaintext tokens readable by the owner only (mode 600)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# racecramp tokens (plaintext: keep this file private)", "[tokens]"]
+    lines += [f'"{principal}" = "{token}"' for principal, token in sorted(tokens.items())]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def write_stream(events: list[Event], directory: Path, name: str) -> tuple[Path, Path]:
+    """The stream as canonical JSON lines (the digest is of exactly these bytes) plus a manifest."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stream = directory / f"{name}.events.jsonl"
+    tmp = stream.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(canonical_event_json(event) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(stream)
+    manifest = directory / f"{name}.manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "events": len(events),
+                "sha256": stream_digest(events),
+                "by_kind": dict(sorted(Counter(kind for _, kind, _ in events).items())),
+                "first_emit_utc": events[0][0].isoformat() if events else None,
+                "last_emit_utc": events[-1][0].isoformat() if events else None,
+                "simulated": True,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return stream, manifest
+
+
+def read_stream(path: Path) -> list[Event]:
+    """Events from a file written by write_stream."""
+    events: list[Event] = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                emit, kind, record = json.loads(line)
+                events.append((datetime.fromisoformat(emit), kind, record))
+            except (ValueError, TypeError) as exc:
+                raise ReplayError(f"{path} line {number}: not an event [emit, kind, record]: {exc}") from None
+            if kind not in SEND_ORDER:
+                raise ReplayError(f"{path} line {number}: kind {kind!r} is not one of {', '.join(SEND_ORDER)}")
+    return events
+
+
+# ---------------------------------------------------------------- sending
+
+
+@dataclass
+class IntakeSender:
+    """Posts events to a running intake, each with its principal's token; retries on
+    connection errors, 429 and 5xx until RETRY_DEADLINE_S; any other 4xx stops the replay."""
+
+    url: str
+    tokens: dict[str, str]
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=HTTP_TIMEOUT_S))
+    retries: int = 0
+    sent: Counter = field(default_factory=Counter)
+
+    def check_tokens(self, events: Iterable[Event]) -> None:
+        missing = [p for p in needed_principals(events) if p not in self.tokens]
+        if missing:
+            raise ReplayError(
+                f"tokens: no token for {', '.join(missing)}; expected every principal the replay posts as "
+                "(make them with `racecramp tokens --race RACE --out FILE`)"
+            )
+
+    def send(self, events: list[Event]) -> None:
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for _, kind, record in events:
+            by_kind.setdefault(kind, []).append(record)
+        for kind in SEND_ORDER:
+            records = by_kind.get(kind)
+            if not records:
+                continue
+            if kind == KIND_REPORTS:
+                by_station: dict[str, list[dict[str, Any]]] = {}
+                for record in records:
+                    by_station.setdefault(record["point_id"], []).append(record)
+                for point_id, station_records in sorted(by_station.items()):
+                    self._post_json(kind, f"station:{point_id}", station_records)
+            elif kind == KIND_SURVEY:
+                for start in range(0, len(records), MAX_BATCH_RECORDS):
+                    self._post_survey(records[start : start + MAX_BATCH_RECORDS])
+            else:
+                self._post_json(kind, FEED_PRINCIPAL[kind], records)
+
+    def _post_json(self, kind: str, principal: str, records: list[dict[str, Any]]) -> None:
+        path, key = ENDPOINT[kind]
+        for start in range(0, len(records), MAX_BATCH_RECORDS):
+            chunk = records[start : start + MAX_BATCH_RECORDS]
+            self._post(kind, principal, lambda: self.client.post(self.url + path, json={key: chunk}, headers=self._auth(principal)))
+            self.sent[kind] += len(chunk)
+
+    def _post_survey(self, records: list[dict[str, Any]]) -> None:
+        buffer = io.BytesIO()
+        pl.DataFrame(records).write_csv(buffer)
+        content = buffer.getvalue()
+        self._post(
+            KIND_SURVEY,
+            FEED_PRINCIPAL[KIND_SURVEY],
+            lambda: self.client.post(
+                self.url + "/v1/survey", files={"file": ("replay-survey.csv", content, "text/csv")}, headers=self._auth("feed:survey")
+            ),
+        )
+        self.sent[KIND_SURVEY] += len(records)
+
+    def _auth(self, principal: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[principal]}"}
+
+    def _post(self, kind: str, principal: str, request: Callable[[], httpx.Response]) -> None:
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        wait = RETRY_FIRST_S
+        while True:
+            try:
+                response = request()
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 202:
+                    return
+                if response.status_code != 429 and response.status_code < 500:
+                    raise ReplayError(f"{kind} as {principal}: intake answered {response.status_code}: {response.text[:500]}")
+                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            if time.monotonic() > deadline:
+                raise ReplayError(f"{kind} as {principal}: intake at {self.url} still failing after {RETRY_DEADLINE_S:.0f} s ({problem})")
+            self.retries += 1
+            time.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_S)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass(frozen=True)
+class ReplayProgress:
+    race_clock_utc: datetime
+    sent_events: int
+    total_events: int
+
+
+def run(
+    events: list[Event],
+    send: Callable[[list[Event]], None],
+    speed: float,
+    on_progress: Callable[[ReplayProgress], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Send each event when its race time comes: race time advances `speed` seconds per
+    wall-clock second from the first event; events due together go in one call of `send`.
+    speed <= 0 sends as fast as the intake takes them. Returns the wall seconds taken."""
+    if not events:
+        return 0.0
+    t0 = events[0][0]
+    offsets = [(emit - t0).total_seconds() for emit, _, _ in events]
+    started = clock()
+    done = 0
+    while done < len(events):
+        elapsed = clock() - started
+        due = bisect_right(offsets, elapsed * speed) if speed > 0 else len(events)
+        if due == done:
+            next_wall = offsets[done] / speed
+            sleep(min(TICK_S, max(next_wall - elapsed, 0.0)))
+            continue
+        if speed <= 0:
+            due = min(len(events), done + MAX_BATCH_RECORDS)
+        send(events[done:due])
+        done = due
+        if on_progress is not None:
+            on_progress(ReplayProgress(events[done - 1][0], done, len(events)))
+        if speed > 0:
+            sleep(TICK_S)
+    return clock() - started
+
+
+# ---------------------------------------------------------------- setup for a local stack
+
+FEED_PRINCIPALS = ("command", "feed:timing", "feed:weather", "feed:survey")
+
+
+def race_principals(races: pl.DataFrame, course: pl.DataFrame) -> list[str]:
+    """The command, the feeds, and every station of the race that can report a cramp
+    (races, course as read by sources.race.read_race)."""
+    distance = float(races["distance_km"][0])
+    return [*FEED_PRINCIPALS, *station_principals(course.with_columns(pl.col("km").cast(pl.Float64)), distance)]
+
+
+def ensure_tokens(path: Path, principals: Iterable[str]) -> dict[str, str]:
+    """Tokens from `path`, with a fresh random token for each principal it lacks (written back)."""
+    import secrets
+
+    path = Path(path)
+    tokens = read_tokens(path) if path.exists() else {}
+    missing = [p for p in principals if p not in tokens]
+    if missing or not path.exists():
+        tokens.update({p: secrets.token_urlsafe(24) for p in missing})
+        write_tokens(path, tokens)
+    return tokens
+
+
+def ensure_race_published(settings: Any, source: ReplaySource) -> bool:
+    """Import the race definition (landing -> validation -> writer) when the published course
+    does not know the race yet, so the intake accepts its events. True when it imported."""
+    from racecramp.validation.course import CourseNotPublished, course_index
+    from racecramp.landing.bulk import import_race
+
+    try:
+        known = source.race_id in course_index(settings).distance_km
+    except CourseNotPublished:
+        known = False
+    if not known:
+        import_race(settings, source.race_path)
+    return not known

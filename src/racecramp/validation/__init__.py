@@ -1,0 +1,1 @@
+"""Validation: landed records checked against their kind's model and the race context, without database I/O."""

@@ -1,0 +1,69 @@
+"""POST /v1/races/{race_id}/close: only the command token closes a race; the closure is landed
+durably before the 202, merged by the one ingest, and announced after the landing."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from racecramp import landing
+from racecramp.config import hash_token, load_settings
+from racecramp.landing.bulk import ingest_now
+from racecramp.intake import create_app
+from racecramp.warehouse.writer import open_writer, query
+
+TOKENS = {"command": "tok-command", "station:aid-20mi": "tok-aid20"}
+
+
+@pytest.fixture
+def intake(boston_2017, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    settings = load_settings(token_hashes={k: hash_token(v) for k, v in TOKENS.items()})
+    appended: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def on_appended(kind, batch):
+        appended.append((kind, batch.batch_id))
+        done.set()
+
+    with TestClient(create_app(settings, on_appended)) as client:
+        yield settings, client, appended, done
+
+
+def _close(client, race_id: str, token: str, body: dict | None = None):
+    return client.post(f"/v1/races/{race_id}/close", json=body if body is not None else {"by": "dr-lee"},
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+def test_command_closes_the_race_through_landing_and_ingest(intake):
+    settings, client, appended, done = intake
+    response = _close(client, "boston-2017", TOKENS["command"])
+    assert response.status_code == 202, response.text
+    body = response.json()
+    batches = landing.list_batches(settings.landing_dir, ["race_closures"])
+    assert [b.batch_id for b in batches] == [body["batch_id"]]  # on disk when the 202 came back
+    record = json.loads(batches[0].path.read_text())["record"]
+    assert record == {"race_id": "boston-2017", "closed_at_utc": body["closed_at_utc"], "closed_by": "dr-lee"}
+    assert done.wait(5) and appended == [("race_closures", body["batch_id"])]
+    ingest_now(settings)
+    with open_writer(settings.warehouse_path) as con:
+        assert query(con, "SELECT race_id, closed_by FROM race_closures").rows() == [("boston-2017", "dr-lee")]
+
+
+def test_a_station_may_not_close_the_race(intake):
+    settings, client, _, _ = intake
+    response = _close(client, "boston-2017", TOKENS["station:aid-20mi"])
+    assert response.status_code == 403 and "may not post race_closures: expected command" in response.text
+    assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
+
+
+def test_unknown_race_and_missing_by_are_422_naming_the_field(intake):
+    settings, client, _, _ = intake
+    unknown = _close(client, "nowhere-2020", TOKENS["command"])
+    assert unknown.status_code == 422 and "race_id" in unknown.text and "boston-2017" in unknown.text
+    no_by = _close(client, "boston-2017", TOKENS["command"], body={})
+    assert no_by.status_code == 422 and "by" in no_by.text
+    assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
