@@ -75,7 +75,7 @@ def test_drop_folder_csv_is_landed_once_and_moved_aside(boston_2017):
 
     from racecramp.sources.weather import read_iem_asos_csv
 
-    asos = Path(__file__).parent / "sources" / "fixtures" / "weather_iem_asos_bos_20170417.csv"
+    asos = Path(__file__).parent / "fixtures" / "weather_iem_asos_bos_20170417.csv"
     asos_frame = read_iem_asos_csv(asos)
     expected_rows = asos_frame.height
     without_temperature = asos_frame.filter(pl.col("temp_c").is_null()).height
