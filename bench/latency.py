@@ -104,7 +104,7 @@ def _accepted(response: httpx.Response, what: str) -> None:
 
 def steady_load(base: str, snapshot_dir: Path, warmup_s: float, load_s: float, drain_s: float) -> list[float]:
     """Latencies (s) of reports acknowledged after the warm-up, from 202 to snapshot."""
-    from racecramp.publish import read_snapshot
+    from racecramp.publish.snapshots import read_snapshot
 
     acked: dict[str, float] = {}        # report_id -> time its 202 returned (measured reports only)
     appeared: dict[str, float] = {}

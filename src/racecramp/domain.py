@@ -90,3 +90,12 @@ SMALL_COUNT_BELOW = 5
 # A report's or passing's km may differ from its station's published km by at most this
 # (stations are placed approximately; a larger gap is a typing error or the wrong station).
 POINT_KM_TOLERANCE = 0.5  # rates on fewer than 5 cases are flagged small_count
+
+# Who sends data (the intake's principals; each holds a bearer token, docs/intake.md).
+COMMAND = "command"  # the medical director: every endpoint, any station
+STATION = "station"  # an aid station or tent, principal "station:<point_id>": reports for its own point only
+STATION_PREFIX = STATION + ":"
+FEED_TIMING = "feed:timing"  # the timing system: start list and passings
+FEED_WEATHER = "feed:weather"  # a weather feed: observations
+FEED_SURVEY = "feed:survey"  # the post-race survey upload
+FEED_PRINCIPALS = (FEED_TIMING, FEED_WEATHER, FEED_SURVEY)

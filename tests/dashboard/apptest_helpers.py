@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from racecramp.config import Settings, hash_token, load_settings
 from racecramp.orchestration.supervisor import dashboard_entry
-from racecramp.publish import MANIFEST
+from racecramp.publish.snapshots import MANIFEST
 
 APP = dashboard_entry()
 TOKENS = {"station:aid-16mi": "tok-aid16", "station:aid-99mi": "tok-nowhere", "command": "tok-command",

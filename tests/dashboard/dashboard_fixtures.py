@@ -19,11 +19,13 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.views import ANALYST_TABLES, Snapshots
+from racecramp.views import Snapshots
 from racecramp.domain import MARATHON_KM, MUSCLE_GROUPS
 from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
-from racecramp.publish import MANIFEST, snapshot_path, write_snapshot
-from racecramp.marts.build import INPUT_TABLES, compute_marts
+from racecramp.publish.snapshots import MANIFEST, snapshot_path, write_snapshot
+from racecramp.landing.kinds import ANALYST_TABLES
+from racecramp.marts.build import compute_marts
+from racecramp.marts.registry import ALERT_ACTIONS, LANDING_LOG, PREVIOUS_ALERTS, QUARANTINE
 from racecramp.marts.alerts import ACTION_SCHEMA
 from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
 from racecramp.marts.hazard import expected_presentations_per_runner, station_catchments
@@ -179,11 +181,11 @@ def publish_marts(settings: Settings, wall_utc: datetime) -> dict[str, pl.DataFr
     the marts then describe the same moment. No alert actions, no previous alerts.
     """
     snaps = Snapshots(settings.snapshot_dir)
-    inputs = {name: snaps.table(name) for name in INPUT_TABLES}
-    inputs["quarantine"] = snaps.table("quarantine").select("landed_at_utc", "source", "check", "message", "batch_id")
-    inputs["landed"] = pl.DataFrame(schema={"landed_at_utc": pl.Datetime("us", "UTC"), "record_count": pl.Int64})
-    inputs["alert_actions"] = pl.DataFrame(schema=ACTION_SCHEMA)
-    inputs["previous_alerts"] = None
+    inputs = {name: snaps.table(name) for name in ANALYST_TABLES if name != QUARANTINE}
+    inputs[QUARANTINE] = snaps.table(QUARANTINE).select("landed_at_utc", "source", "check", "message", "batch_id")
+    inputs[LANDING_LOG] = pl.DataFrame(schema={"landed_at_utc": pl.Datetime("us", "UTC"), "record_count": pl.Int64})
+    inputs[ALERT_ACTIONS] = pl.DataFrame(schema=ACTION_SCHEMA)
+    inputs[PREVIOUS_ALERTS] = None
     marts = compute_marts(inputs, wall_utc=wall_utc, stale_after_s=settings.weather_stale_after_s)
     for name, frame in marts.items():
         write_snapshot(frame, snapshot_path(settings.snapshot_dir, name))

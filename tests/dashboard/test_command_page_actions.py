@@ -63,7 +63,8 @@ def _landed_closures(settings) -> list[dict]:
 
 def test_close_race_needs_the_confirmation_then_lands_a_closure_through_the_intake(small):
     from dashboard_fixtures import RACE
-    from racecramp.warehouse.writer import open_writer, query
+    from racecramp.warehouse.sql import query
+    from racecramp.warehouse.writer import open_writer
 
     with running_intake(small):
         at = open_page(command_token="tok-command")

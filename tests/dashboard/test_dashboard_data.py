@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import polars as pl
 import pytest
 
 from racecramp import views as dd
 from racecramp.config import hash_token
-from racecramp.publish import write_snapshot
+from racecramp.publish.snapshots import write_snapshot
 from racecramp.marts.alerts import ALERT_SCHEMA
 
 T = pl.Datetime("us", "UTC")
@@ -168,31 +166,6 @@ def test_nothing_published_is_stale():
                                                (52 * 3600, "2 d 4 h")])
 def test_ages_are_written_for_people(seconds, text):
     assert dd.format_age(seconds) == text
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-def test_a_republished_snapshot_is_read_again_and_an_unchanged_one_is_not(tmp_path):
-    path = tmp_path / "cramp_reports.parquet"
-    assert dd.load_snapshot(path) is None
-    write_snapshot(pl.DataFrame({"n": [1]}), path)
-    first = dd.load_snapshot(path)
-    assert dd.load_snapshot(path) is first
-    write_snapshot(pl.DataFrame({"n": [1, 2]}), path)
-    assert dd.load_snapshot(path)["n"].to_list() == [1, 2]
-
-
-def test_duckdb_uuid_and_json_columns_come_back_as_text(tmp_path):
-    report_id = uuid.uuid4()
-    path = tmp_path / "q.parquet"
-    with duckdb.connect() as con:
-        con.execute(f"COPY (SELECT '{report_id}'::UUID AS report_id, '{{\"km\": -3}}'::JSON AS record, "
-                    f"TIMESTAMPTZ '2017-04-17 16:40:00+00' AS landed_at_utc) TO '{path}' (FORMAT parquet)")
-    frame = dd.load_snapshot(path)
-    assert frame["report_id"].to_list() == [str(report_id)]
-    assert frame["record"].to_list() == ['{"km": -3}']
-    assert frame.schema["landed_at_utc"] == T
 
 
 # --------------------------------------------------------------------------- station entry

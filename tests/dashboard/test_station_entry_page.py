@@ -108,6 +108,6 @@ def test_command_token_chooses_the_station_and_the_report_is_counted(small):
 
 
 def _ids(reports: pl.DataFrame) -> set[str]:
-    from racecramp.views import normalise_snapshot
+    from racecramp.publish.snapshots import normalise_snapshot
 
     return set(normalise_snapshot(reports)["report_id"].to_list())

@@ -29,6 +29,7 @@ from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page  # 
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
 from racecramp import views as dd  # noqa: E402
+from racecramp.orchestration.supervisor import dashboard_entry  # noqa: E402
 from racecramp import landing  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course

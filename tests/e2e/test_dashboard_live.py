@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 
 from racecramp.simulate import replay
-from racecramp.publish import read_snapshot
+from racecramp.publish.snapshots import read_snapshot
 
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page
 from stack import replay_stack

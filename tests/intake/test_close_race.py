@@ -13,7 +13,8 @@ from racecramp import landing
 from racecramp.config import hash_token, load_settings
 from racecramp.landing.bulk import ingest_now
 from racecramp.intake import create_app
-from racecramp.warehouse.writer import open_writer, query
+from racecramp.warehouse.sql import query
+from racecramp.warehouse.writer import open_writer
 
 TOKENS = {"command": "tok-command", "station:aid-20mi": "tok-aid20"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from racecramp.orchestration import supervisor as services
 from racecramp.landing.bulk import import_race
-from racecramp.publish import read_manifest, read_snapshot
+from racecramp.publish.snapshots import read_manifest, read_snapshot
 
 from paths import DATA
 from stack import TOKENS

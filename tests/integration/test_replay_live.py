@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from racecramp.simulate import replay
-from racecramp.publish import read_manifest, read_snapshot
+from racecramp.publish.snapshots import read_manifest, read_snapshot
 
 from stack import replay_stack
 

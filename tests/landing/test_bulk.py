@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from racecramp.landing.bulk import import_race, import_results, import_weather
-from racecramp.warehouse.writer import open_writer, query, scalar
+from racecramp.warehouse.sql import query, scalar
+from racecramp.warehouse.writer import open_writer
 
 from paths import DATA, SHARED
 

@@ -9,7 +9,8 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.landing.bulk import import_results, import_weather, ingest_now
-from racecramp.publish import publish_after_ingest, read_snapshot
+from racecramp.publish.publisher import publish_after_ingest
+from racecramp.publish.snapshots import read_snapshot
 from racecramp.warehouse.writer import open_writer
 
 from paths import DATA

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from racecramp import landing
 from racecramp.report.closure import close_race, closure_record
-from racecramp.warehouse.writer import open_writer, query
+from racecramp.warehouse.sql import query
+from racecramp.warehouse.writer import open_writer
 
 CLOSED_AT = datetime(2017, 4, 17, 22, 30, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from racecramp.simulate import replay
-from racecramp.validation.schemas import COLUMNS
+from racecramp.landing.kinds import KINDS
 from racecramp.simulate.cramp_model import planted_rate_ratios
 from racecramp.sources.roster import assign_waves, wave_table
 from racecramp.marts.cohort import cohort_rate_ratios, cohort_stretches
@@ -44,9 +44,9 @@ def sources():
 
 
 def _frame(records: list[dict], kind: str) -> pl.DataFrame:
-    schema = {name: (pl.String if dtype == UTC_US else dtype) for name, dtype in COLUMNS[kind].items()}
+    schema = {name: (pl.String if dtype == UTC_US else dtype) for name, dtype in KINDS[kind].schema.items()}
     frame = pl.DataFrame(records, schema=schema)
-    return frame.with_columns(pl.col(n).str.to_datetime(time_unit="us", time_zone="UTC") for n, t in COLUMNS[kind].items() if t == UTC_US)
+    return frame.with_columns(pl.col(n).str.to_datetime(time_unit="us", time_zone="UTC") for n, t in KINDS[kind].schema.items() if t == UTC_US)
 
 
 def analyse_replay(sources, seed: int) -> pl.DataFrame:

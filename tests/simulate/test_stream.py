@@ -10,8 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from racecramp.landing import KINDS
-from racecramp.validation.schemas import COLUMNS
+from racecramp.landing.kinds import KINDS
 from racecramp.simulate.cramp_model import CrampModelParams
 from racecramp.simulate.stream import (
     SIMULATED_REPORT_NAMESPACE,
@@ -145,7 +144,7 @@ def test_every_event_is_a_landing_kind_with_exactly_its_columns_and_is_labelled_
     assert kinds == {"participants", "passings", "weather", "reports", "survey"}
     assert kinds <= set(KINDS)
     for _, kind, record in events:
-        assert list(record) == list(COLUMNS[kind])
+        assert list(record) == list(KINDS[kind].schema)
         assert record["simulated"] is True
     assert sum(kind == "passings" for _, kind, _ in events) == passings.height
     json.loads(canonical_event_json(events[0]))  # plain JSON, no NaN

@@ -9,7 +9,8 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.landing.bulk import import_tabular, ingest_now
-from racecramp.warehouse.writer import open_writer, query, scalar
+from racecramp.warehouse.sql import query, scalar
+from racecramp.warehouse.writer import open_writer
 
 
 def _count(settings, table: str) -> int:

@@ -21,7 +21,7 @@ from racecramp.data import data_dir
 from racecramp import landing
 from racecramp.config import Settings
 from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
-from racecramp.marts.build import load_inputs
+from racecramp.warehouse.mart_io import load_inputs
 from racecramp.warehouse.writer import open_writer
 
 DATA = data_dir()

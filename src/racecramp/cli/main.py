@@ -149,8 +149,7 @@ def ingest():
 @app.command()
 def marts(race: Optional[str] = typer.Option(None, "--race", help="only this race (default: all)")):
     """Recompute and publish every mart from the warehouse."""
-    from racecramp.marts.build import compute_and_store_marts
-    from racecramp.publish import publish_after_ingest
+    from racecramp.publish.publisher import publish_after_ingest
     from racecramp.warehouse.writer import open_writer
 
     settings = _settings()
@@ -256,7 +255,7 @@ def status():
 
     from racecramp.orchestration import drain as live
     from racecramp.orchestration import supervisor as services
-    from racecramp.publish import read_manifest, snapshot_path
+    from racecramp.publish.snapshots import read_manifest, snapshot_path
 
     settings = _settings()
     table = Table(title="racecramp status")

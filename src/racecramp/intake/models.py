@@ -272,8 +272,3 @@ WEATHERS = TypeAdapter(list[WeatherIn])
 REPORTS = TypeAdapter(list[ReportIn])
 ALERT_ACTION = TypeAdapter(AlertActionIn)
 RACE_CLOSE = TypeAdapter(RaceCloseIn)
-
-# Request-body schemas the app documents itself (it reads bodies itself to bound their size).
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    ReportsRequest, PassingBatch, WeatherRequest, AlertActionIn, ParticipantBatch, RaceCloseIn,
-)

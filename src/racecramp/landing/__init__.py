@@ -14,7 +14,6 @@ warehouse, in the same transaction as the merge), so ingesting twice changes not
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,20 +22,10 @@ from typing import Any, Iterable
 
 import polars as pl
 
-KINDS = (
-    "races",
-    "course_points",
-    "participants",
-    "results",
-    "passings",
-    "weather",
-    "reports",
-    "survey",
-    "alert_actions",
-    "race_closures",
-)
+from racecramp.durable import atomic_write, ensure_dir, is_temporary
+from racecramp.landing.kinds import KIND_NAMES, kind as kind_named
 
-TMP_SUFFIX = ".tmp"
+KINDS = KIND_NAMES
 
 
 @dataclass(frozen=True)
@@ -55,34 +44,12 @@ class Batch:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"landing kind {kind!r} is not one of {', '.join(KINDS)}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    kind_named(kind)  # raises naming the known kinds
 
 
 def _batch_path(landing_dir: Path, kind: str, ext: str, now: datetime, batch_id: str) -> Path:
-    directory = landing_dir / kind
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = ensure_dir(landing_dir / kind)  # a new kind's folder is synced into its parent
     return directory / f"{now:%Y%m%dT%H%M%S.%f}-{batch_id}.{ext}"
-
-
-def _durable_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    write(tmp)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def append_records(
@@ -109,7 +76,7 @@ def append_records(
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
 
-    _durable_write(path, write)
+    atomic_write(path, write)
     return Batch(batch_id, kind, path, now, source)
 
 
@@ -122,7 +89,7 @@ def append_frame(landing_dir: Path, kind: str, frame: pl.DataFrame, source: str)
     batch_id = uuid.uuid4().hex
     path = _batch_path(Path(landing_dir), kind, "parquet", now, batch_id)
     meta = {"racecramp.source": source, "racecramp.landed_at_utc": now.isoformat()}
-    _durable_write(path, lambda tmp: frame.write_parquet(tmp, metadata=meta))
+    atomic_write(path, lambda tmp: frame.write_parquet(tmp, metadata=meta))
     return Batch(batch_id, kind, path, now, source)
 
 
@@ -151,7 +118,7 @@ def list_batches(landing_dir: Path, kinds: Iterable[str] = KINDS) -> list[Batch]
         if not directory.is_dir():
             continue
         for path in directory.iterdir():
-            if path.name.endswith(TMP_SUFFIX) or path.suffix not in (".jsonl", ".parquet"):
+            if is_temporary(path) or path.suffix not in (".jsonl", ".parquet"):
                 continue
             batch_id, landed = _parse_batch_name(kind, path)
             batches.append(Batch(batch_id, kind, path, landed, source=""))

@@ -29,7 +29,7 @@ class ImportResult:
 
 def ingest_now(settings: Settings, progress: Callable[[Any], None] | None = None) -> IngestSummary:
     """Run the ingest on everything pending (what the Prefect ingest flow also calls)."""
-    from racecramp.publish import publish_after_ingest
+    from racecramp.publish.publisher import publish_after_ingest
 
     with open_writer(settings.warehouse_path) as con:
         summary = ingest_pending(con, settings.landing_dir, progress=progress)

@@ -27,6 +27,8 @@ ratio of "ever cramped" shares.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import polars as pl
 import statsmodels.api as sm
@@ -182,3 +184,21 @@ def cohort_rate_ratios(stretches: Frame) -> pl.DataFrame:
 
     rows = [row(term, comparison, i, cells.filter(pl.col(covariate) == level)) for i, (term, comparison, covariate, level, _) in enumerate(kept, start=1)]
     return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def survey_rate_ratios(survey_responses: pl.DataFrame, passings: Frame, participants: Frame, course_points: Frame,
+                       weather_observations: Frame, computed_at_utc: datetime) -> pl.DataFrame:
+    """Survey-cohort rate ratios pooled over every race given, with the number of survey rows used
+    and when, so a later cycle can tell whether it is stale (marts.registry: refresh_after_s)."""
+    from racecramp.marts.exposure import runner_segments
+    from racecramp.marts.heat import with_heat
+
+    stamp = (
+        pl.lit(survey_responses.height, pl.Int64).alias("survey_rows"),
+        pl.lit(computed_at_utc).cast(pl.Datetime("us", "UTC")).alias("computed_at_utc"),
+    )
+    if survey_responses.height == 0:
+        return pl.DataFrame(schema=RESULT_SCHEMA).with_columns(*stamp)
+    segments = runner_segments(passings, participants, course_points)
+    weather = with_heat(weather_observations.lazy())
+    return cohort_rate_ratios(cohort_stretches(survey_responses, segments, weather)).with_columns(*stamp)

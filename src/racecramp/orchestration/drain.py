@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +19,9 @@ from typing import Callable
 
 from racecramp import landing
 from racecramp.config import Settings
+from racecramp.durable import atomic_write_text
 from racecramp.warehouse.ingest import IngestSummary, ingest_pending
-from racecramp.publish import publish_after_ingest
+from racecramp.publish.publisher import publish_after_ingest
 from racecramp.warehouse.writer import open_writer
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,8 @@ def status_dir(settings: Settings) -> Path:
 
 def write_status(settings: Settings, component: str, detail: dict) -> None:
     """Record a component's last activity (read by `racecramp status` and the dashboard)."""
-    directory = status_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{component}.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"at_utc": datetime.now(UTC).isoformat(), **detail}, default=str))
-    os.replace(tmp, path)
+    path = status_dir(settings) / f"{component}.json"
+    atomic_write_text(path, json.dumps({"at_utc": datetime.now(UTC).isoformat(), **detail}, default=str))
 
 
 def read_status(settings: Settings, component: str) -> dict | None:
@@ -97,7 +93,7 @@ def read_status(settings: Settings, component: str) -> dict | None:
 
 def landing_backlog(settings: Settings) -> int:
     """Batches landed but not yet ingested, read from the published manifest (no DB lock)."""
-    from racecramp.publish import read_manifest
+    from racecramp.publish.snapshots import read_manifest
 
     manifest = read_manifest(settings.snapshot_dir) or {}
     return max(0, _landed_count(settings.landing_dir) - int(manifest.get("batches_ingested", 0)))

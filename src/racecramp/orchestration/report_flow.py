@@ -18,7 +18,7 @@ from prefect.schedules import Cron
 from racecramp.config import Settings, load_settings
 from racecramp.orchestration.prefect_events import RACE_CLOSED
 from racecramp.landing.bulk import ingest_now
-from racecramp.publish import snapshot_path
+from racecramp.publish.snapshots import snapshot_path
 from racecramp.report.closure import RACE_RESOURCE_PREFIX
 from racecramp.report.schedule import report_schedule
 from racecramp.report.write import write_report

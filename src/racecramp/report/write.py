@@ -10,7 +10,6 @@ Each file is written to a temporary name and renamed, so a reader never sees hal
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from racecramp.config import Settings
-from racecramp.publish import read_manifest, snapshot_path
+from racecramp.durable import atomic_write
+from racecramp.publish.snapshots import read_manifest, snapshot_path
 from racecramp.report.build import REPORT_TABLES, build_report
 from racecramp.report.consensus import consensus_encounters, consensus_rates
 from racecramp.report.html import render_html
@@ -54,13 +54,6 @@ def load_frames(snapshot_dir: Path) -> dict[str, pl.DataFrame | None]:
     return frames
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def html_to_pdf(html_path: Path, pdf_path: Path, chromium: str = CHROMIUM) -> Path:
     """Print the HTML file to PDF with Chromium headless; raises with Chromium's output if it fails."""
     if shutil.which(chromium) is None:
@@ -75,7 +68,7 @@ def html_to_pdf(html_path: Path, pdf_path: Path, chromium: str = CHROMIUM) -> Pa
         if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
             raise RuntimeError(f"chromium could not print {html_path} to PDF (exit {done.returncode}): {done.stderr[-2000:]}")
 
-    _atomic_write(pdf_path, write)
+    atomic_write(pdf_path, write)
     return pdf_path
 
 
@@ -90,13 +83,13 @@ def write_report(settings: Settings, race_id: str, formats: tuple[str, ...] = ("
     written = WrittenReport(race_id)
     html_path = out / f"report-{race_id}.html"
     page = render_html(report)
-    _atomic_write(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    atomic_write(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     written.files["html"] = html_path
     encounters = consensus_encounters(frames["cramp_reports"], frames["participants"], frames["races"], race_id)
     rates = consensus_rates(encounters, report.headline.starters, race_id)
     for name, frame in (("consensus_encounters", encounters), ("consensus_rates", rates)):
         path = out / f"{name.replace('_', '-')}-{race_id}.csv"
-        _atomic_write(path, lambda tmp, frame=frame: frame.write_csv(tmp))
+        atomic_write(path, lambda tmp, frame=frame: frame.write_csv(tmp))
         written.files[name] = path
     if "pdf" in formats:
         written.files["pdf"] = html_to_pdf(html_path, out / f"report-{race_id}.pdf")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from racecramp.marts.build import utc_frame
+from racecramp.warehouse.sql import utc_frame
 from racecramp.season.dataset import write_edition
 from racecramp.marts.heat import with_heat
-from racecramp.warehouse.writer import query
+from racecramp.warehouse.sql import query
 
 if TYPE_CHECKING:
     from racecramp.config import Settings

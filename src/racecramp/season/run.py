@@ -81,7 +81,7 @@ def season_single_process(
 
 def write_season_results(tables: dict[str, pl.DataFrame], out_dir: Path) -> list[Path]:
     """Each season table as <out_dir>/<name>.parquet, replaced atomically."""
-    from racecramp.publish import write_snapshot
+    from racecramp.publish.snapshots import write_snapshot
 
     paths = []
     for name, frame in tables.items():

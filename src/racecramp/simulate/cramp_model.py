@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from racecramp.domain import HALF_KM, MARATHON_KM, SLOWDOWN_RATIO, PointKind
+from racecramp.domain import MARATHON_KM, SLOWDOWN_RATIO, PointKind
 from racecramp.simulate.declared import stream_rng
 from racecramp.marts.hazard import (
     PRESENTATIONS_PER_1000_STARTERS_HIGH,

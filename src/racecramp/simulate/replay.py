@@ -34,6 +34,7 @@ import httpx
 import polars as pl
 
 from racecramp.data import data_dir
+from racecramp.durable import atomic_write, atomic_write_text
 from racecramp.intake.models import MAX_BATCH_RECORDS
 from racecramp.simulate.cramp_model import medical_stations
 from racecramp.simulate.stream import (
@@ -205,15 +206,16 @@ def write_stream(events: list[Event], directory: Path, name: str) -> tuple[Path,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stream = directory / f"{name}.events.jsonl"
-    tmp = stream.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for event in events:
-            fh.write(canonical_event_json(event) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(stream)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for event in events:
+                fh.write(canonical_event_json(event) + "\n")
+
+    atomic_write(stream, write)
     manifest = directory / f"{name}.manifest.json"
-    manifest.write_text(
+    atomic_write_text(
+        manifest,
         json.dumps(
             {
                 "events": len(events),

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from racecramp.domain import ReportSource
-from racecramp.validation.schemas import COLUMNS
+from racecramp.landing.kinds import KINDS
 from racecramp.simulate.cramp_model import (
     DETAILS_STREAM,
     PRESENTATION_STREAM,
@@ -226,7 +226,7 @@ def _cramp_reports(runners: pl.DataFrame, race_id: str, seed: int) -> pl.DataFra
         "disposition",
         pl.col("point_id").alias("entered_by"),
     )
-    return frame.select([pl.col(c).cast(t) for c, t in COLUMNS["reports"].items()]).sort("reported_at_utc", "report_id")
+    return frame.select([pl.col(c).cast(t) for c, t in KINDS["reports"].schema.items()]).sort("reported_at_utc", "report_id")
 
 
 def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: int, params: CrampModelParams) -> pl.DataFrame:
@@ -267,7 +267,7 @@ def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: i
         "prior_cramps",
         pl.lit(True).alias("simulated"),
     )
-    return responses.select([pl.col(c).cast(t) for c, t in COLUMNS["survey"].items()]).sort("race_id", "bib")
+    return responses.select([pl.col(c).cast(t) for c, t in KINDS["survey"].schema.items()]).sort("race_id", "bib")
 
 
 def simulate_race(
@@ -315,7 +315,7 @@ def simulate_race(
 def _records(frame: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts with exactly the landing columns of `kind` (datetimes ISO, Z)."""
     columns = []
-    for name, dtype in COLUMNS[kind].items():
+    for name, dtype in KINDS[kind].schema.items():
         col = pl.col(name) if name in frame.columns else pl.lit(None)
         col = col.cast(dtype)
         if dtype == UTC_DT:
@@ -341,7 +341,7 @@ def _weather_steps(weather: pl.DataFrame, race_id: str, start: datetime, end: da
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     grid_start = epoch + step * -(-(first - epoch) // step)
     if grid_start > last:
-        return pl.DataFrame(schema={name: dtype for name, dtype in COLUMNS["weather"].items()})
+        return pl.DataFrame(schema={name: dtype for name, dtype in KINDS["weather"].schema.items()})
     grid = pl.datetime_range(grid_start, last, interval=f"{WEATHER_STEP_S}s", time_unit="us", time_zone="UTC", eager=True)
     x = obs["observed_at_utc"].dt.epoch("us").to_numpy().astype(np.float64)
     g = grid.dt.epoch("us").to_numpy().astype(np.float64)

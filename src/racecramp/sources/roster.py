@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from racecramp.domain import age_band
-from racecramp.validation.schemas import COLUMNS
+from racecramp.landing.kinds import KINDS
 from racecramp.sources.results import result_row_problems
 
 UTC_DT = pl.Datetime("us", "UTC")
@@ -95,7 +95,7 @@ def passings_with_clock(passings: pl.DataFrame, participants: pl.DataFrame) -> p
 
 @dataclass(frozen=True)
 class Roster:
-    """participants (COLUMNS + age_band, wave_start_utc), passings (COLUMNS) and the
+    """participants (their kind's columns + age_band, wave_start_utc), passings and the
     result rows left out with the reason (source_row, column, message)."""
 
     participants: pl.DataFrame
@@ -123,7 +123,7 @@ def roster_from_results(rows: pl.DataFrame, races: pl.DataFrame, course_points: 
     good = rows.join(skipped.select("source_row").unique(), on="source_row", how="anti")
     participants = good.with_columns(
         pl.lit(False).alias("declared_is_synthetic"), pl.lit(False).alias("simulated")
-    ).select([pl.col(name).cast(dtype) for name, dtype in COLUMNS["participants"].items()])
+    ).select([pl.col(name).cast(dtype) for name, dtype in KINDS["participants"].schema.items()])
     participants = assign_waves(participants, wave_table(races))
     passings = (
         good.select("race_id", "bib", "splits")
@@ -131,6 +131,6 @@ def roster_from_results(rows: pl.DataFrame, races: pl.DataFrame, course_points: 
         .drop_nulls("splits")
         .unnest("splits")
         .with_columns(pl.lit(None, UTC_DT).alias("passed_at_utc"), pl.lit(False).alias("simulated"))
-        .select([pl.col(name).cast(dtype) for name, dtype in COLUMNS["passings"].items()])
+        .select([pl.col(name).cast(dtype) for name, dtype in KINDS["passings"].schema.items()])
     )
     return Roster(participants=participants, passings=passings_with_clock(passings, participants), skipped=skipped)

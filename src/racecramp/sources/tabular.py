@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from racecramp.validation.schemas import COLUMNS
+from racecramp.landing.kinds import KINDS
 
 NBSP = "\u00a0"
 # Fixed namespace: a report without an id gets uuid5(namespace, file + row), so importing
@@ -67,9 +67,9 @@ def load_tabular_mapping(name_or_path: str | Path) -> TabularMapping:
     kind = spec.get("kind")
     if kind not in ("reports", "survey"):
         raise MappingError(f"mapping {name_or_path}: kind={kind!r}, expected 'reports' or 'survey'")
-    unknown = set(spec.get("columns", {})) - set(COLUMNS[kind])
+    unknown = set(spec.get("columns", {})) - set(KINDS[kind].schema)
     if unknown:
-        raise MappingError(f"mapping {name_or_path}: columns {sorted(unknown)} are not {kind} columns ({', '.join(COLUMNS[kind])})")
+        raise MappingError(f"mapping {name_or_path}: columns {sorted(unknown)} are not {kind} columns ({', '.join(KINDS[kind].schema)})")
     return TabularMapping(
         kind=kind,
         columns=dict(spec.get("columns", {})),
@@ -90,7 +90,7 @@ def read_mapped_csv(path: Path, mapping: TabularMapping, race_id: str) -> tuple[
     """
     path = Path(path)
     zone = ZoneInfo(mapping.timezone)
-    time_cols = [c for c, t in COLUMNS[mapping.kind].items() if str(t).startswith("Datetime")]
+    time_cols = [c for c, t in KINDS[mapping.kind].schema.items() if str(t).startswith("Datetime")]
     with open(path, newline="", encoding="utf-8-sig") as fh:
         for _ in range(mapping.preamble_lines):
             fh.readline()

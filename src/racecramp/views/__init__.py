@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from racecramp.domain import PointKind, WbgtFlag
-from racecramp.publish import read_manifest, snapshot_path
+from racecramp.publish.snapshots import load_snapshot, read_manifest
 from racecramp.marts.forecast import race_weather
 from racecramp.marts.clock import race_clock  # noqa: F401  (dashboard pages call dd.race_clock)
 from racecramp.marts.hazard import station_catchments
@@ -74,61 +73,6 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 # --------------------------------------------------------------------------- reading snapshots
 
-_cache: dict[tuple[str, tuple[str, ...] | None], tuple[tuple[int, int, int], pl.DataFrame]] = {}
-_cache_lock = threading.Lock()
-
-
-def _uuid_text(column: str) -> pl.Expr:
-    """16-byte UUIDs (DuckDB writes UUID columns to Parquet as binary) as canonical text."""
-    h = pl.col(column).bin.encode("hex")
-    parts = [h.str.slice(0, 8), h.str.slice(8, 4), h.str.slice(12, 4), h.str.slice(16, 4), h.str.slice(20, 12)]
-    return pl.concat_str(parts, separator="-").alias(column)
-
-
-def normalise_snapshot(frame: pl.DataFrame) -> pl.DataFrame:
-    """Snapshot columns as the transforms expect them: UUID and JSON as text, times UTC/us."""
-    fixes = []
-    for name, dtype in frame.schema.items():
-        if name == "report_id" and dtype == pl.Binary:
-            fixes.append(_uuid_text(name))
-        elif dtype == pl.Binary:  # DuckDB JSON columns (quarantine.record)
-            fixes.append(pl.col(name).cast(pl.String))
-        elif isinstance(dtype, pl.Datetime) and dtype != UTC_US:
-            expr = pl.col(name)
-            expr = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")
-            fixes.append(expr.dt.cast_time_unit("us"))
-    return frame.with_columns(fixes) if fixes else frame
-
-
-def load_snapshot(path: Path, columns: tuple[str, ...] | None = None) -> pl.DataFrame | None:
-    """A published Parquet file (only `columns` of it, when given), normalised; None when not published.
-
-    Cached on (inode, mtime, size): a republished file (os.replace) is read again. Asking for
-    a few columns reads only those (passings has hundreds of thousands of rows at 50k runners).
-    Columns the file lacks are left out.
-    """
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    slot = (str(path), columns)
-    with _cache_lock:
-        hit = _cache.get(slot)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    if columns is None:
-        frame = pl.read_parquet(path)
-    else:
-        present = set(pl.read_parquet_schema(path))
-        frame = pl.read_parquet(path, columns=[c for c in columns if c in present])
-    frame = normalise_snapshot(frame)
-    with _cache_lock:
-        _cache[slot] = (key, frame)
-    return frame
-
-
 @dataclass(frozen=True)
 class Snapshots:
     """The published snapshot folder the pages read."""
@@ -136,7 +80,7 @@ class Snapshots:
     directory: Path
 
     def table(self, name: str, columns: tuple[str, ...] | None = None) -> pl.DataFrame | None:
-        return load_snapshot(snapshot_path(self.directory, name), columns)
+        return load_snapshot(self.directory, name, columns)
 
     def manifest(self) -> dict | None:
         return read_manifest(self.directory)

@@ -1,0 +1,102 @@
+"""The one atomic writer: temp file, fsync, rename into place, fsync the directory.
+
+Every file racecramp writes for someone else to read (landing batches, snapshots, the
+manifest, status files, reports, token files) goes through `atomic_write`, so a reader sees
+the old file or the new one, never half of one, and after it returns the file survives a
+crash or kill -9. Temporary files are named `.<name>.<pid>.tmp` (hidden, recognisable), so
+readers skip them and `remove_stale_temporaries` can clean up after a crash or a full disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+TMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a rename, a new file or folder) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(directory: Path) -> Path:
+    """mkdir -p, syncing each parent whose entry was created (a new folder survives a crash too)."""
+    directory = Path(directory)
+    missing = []
+    probe = directory
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir()
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        fsync_dir(created.parent)
+    return directory
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(TMP_SUFFIX)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object], mode: int | None = None) -> Path:
+    """Call `write(tmp)` to fill a temporary file beside `path`, then make it `path` durably.
+
+    `mode` (e.g. 0o600 for secrets) is set before the data is written. On any error the
+    temporary file is removed and the error raised: `path` keeps its old content.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    tmp = temporary_path(path)
+    try:
+        if mode is not None:
+            tmp.touch(mode=mode)
+            os.chmod(tmp, mode)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data), mode=mode)
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files left under `directory` by writers that died (kill -9, full disk).
+
+    Only call this where no writer can be mid-write (at start-up, before serving)."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for tmp in directory.rglob(f"*{TMP_SUFFIX}"):
+        if is_temporary(tmp) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

@@ -1,0 +1,118 @@
+"""Snapshots: the Parquet files every reader uses, and the one reader of them.
+
+Readers never open warehouse.duckdb (while the writer holds it, DuckDB refuses any other
+process, even read-only). After each ingest the writer publishes the analyst tables and the
+marts as `snapshots/<table>.parquet` (durable.atomic_write: a reader sees the old file or the
+new one, never half of one) and `_manifest.json` says what was published when.
+
+`load_snapshot` is the one reader: cached on the file's identity (inode, mtime, size), so a
+republished file is read again on the next call and an unchanged one costs a `stat`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import polars as pl
+
+from racecramp.durable import atomic_write, atomic_write_text
+
+MANIFEST = "_manifest.json"
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def snapshot_path(snapshot_dir: Path, table: str) -> Path:
+    return Path(snapshot_dir) / f"{table}.parquet"
+
+
+def write_snapshot(frame: pl.DataFrame, path: Path) -> Path:
+    """Write a Parquet snapshot atomically (readers see old or new, never partial)."""
+    return atomic_write(path, lambda tmp: frame.write_parquet(tmp, statistics=True))
+
+
+# --------------------------------------------------------------------------- reading
+
+_cache: dict[tuple[str, tuple[str, ...] | None], tuple[tuple[int, int, int], pl.DataFrame]] = {}
+_cache_lock = threading.Lock()
+
+
+def _uuid_text(column: str) -> pl.Expr:
+    """16-byte UUIDs (DuckDB writes UUID columns to Parquet as binary) as canonical text."""
+    h = pl.col(column).bin.encode("hex")
+    parts = [h.str.slice(0, 8), h.str.slice(8, 4), h.str.slice(12, 4), h.str.slice(16, 4), h.str.slice(20, 12)]
+    return pl.concat_str(parts, separator="-").alias(column)
+
+
+def normalise_snapshot(frame: pl.DataFrame) -> pl.DataFrame:
+    """Snapshot columns as the transforms expect them: UUID and JSON as text, times UTC/us."""
+    fixes = []
+    for name, dtype in frame.schema.items():
+        if name == "report_id" and dtype == pl.Binary:
+            fixes.append(_uuid_text(name))
+        elif dtype == pl.Binary:  # DuckDB JSON columns (quarantine.record)
+            fixes.append(pl.col(name).cast(pl.String))
+        elif isinstance(dtype, pl.Datetime) and dtype != UTC_US:
+            expr = pl.col(name)
+            expr = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")
+            fixes.append(expr.dt.cast_time_unit("us"))
+    return frame.with_columns(fixes) if fixes else frame
+
+
+def load_snapshot(snapshot_dir: Path, table: str, columns: tuple[str, ...] | None = None) -> pl.DataFrame | None:
+    """A published table (only `columns` of it, when given), normalised; None when not published.
+
+    Asking for a few columns reads only those (passings has hundreds of thousands of rows at
+    50k runners); columns the file lacks are left out. The frame returned is shared by every
+    caller until the file changes: treat it as read-only.
+    """
+    path = snapshot_path(snapshot_dir, table)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    slot = (str(path), columns)
+    with _cache_lock:
+        hit = _cache.get(slot)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    try:
+        if columns is None:
+            frame = pl.read_parquet(path)
+        else:
+            present = set(pl.read_parquet_schema(path))
+            frame = pl.read_parquet(path, columns=[c for c in columns if c in present])
+    except FileNotFoundError:  # replaced between stat and read: the next call reads the new file
+        return None
+    frame = normalise_snapshot(frame)
+    with _cache_lock:
+        _cache[slot] = (key, frame)
+    return frame
+
+
+def read_snapshot(snapshot_dir: Path, table: str, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """A published table; a clear error when nothing has been published yet."""
+    frame = load_snapshot(snapshot_dir, table, columns)
+    if frame is None:
+        raise FileNotFoundError(
+            f"no published snapshot {snapshot_path(snapshot_dir, table)}: run an import or `racecramp marts` first"
+        )
+    return frame
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def write_manifest(snapshot_dir: Path, manifest: dict) -> dict:
+    atomic_write_text(Path(snapshot_dir) / MANIFEST, json.dumps(manifest, indent=2))
+    return manifest
+
+
+def read_manifest(snapshot_dir: Path) -> dict | None:
+    path = Path(snapshot_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
