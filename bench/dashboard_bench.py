@@ -34,7 +34,9 @@ sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 from apptest_helpers import app, race_env  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
-from racecramp import views as dd  # noqa: E402
+from racecramp.views import command as command_view  # noqa: E402
+
+from racecramp.views import shared  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)
 TARGET_MS = 300.0
@@ -76,20 +78,20 @@ def _time_apptest(repeats: int, snapshot_dir: Path, republish: bool) -> list[flo
 
 
 def _time_data(repeats: int, snapshot_dir: Path, republish: bool) -> list[float]:
-    snaps = dd.Snapshots(snapshot_dir)
+    snaps = shared.Snapshots(snapshot_dir)
     times = []
     for _ in range(repeats):
         if republish:
             _republish(snapshot_dir)
         start = time.perf_counter()
-        now = dd.race_clock(snaps.table("cramp_reports", ("race_id", "reported_at_utc")),
+        now = shared.race_clock(snaps.table("cramp_reports", ("race_id", "reported_at_utc")),
                             snaps.table("passings", ("race_id", "passed_at_utc")), datetime.now(UTC))
-        dd.command_kpis(snaps.table("cramp_reports"), snaps.table("participants", dd.KPI_PARTICIPANT_COLUMNS),
-                        snaps.table("runner_status", dd.KPI_STATUS_COLUMNS), RACE, now)
-        dd.wbgt_now(dd.weather_with_heat(snaps), RACE, now, 1800.0)
-        dd.open_alerts(snaps.table("alerts"), RACE)
-        dd.load_by_quarter_hour(snaps.table("station_load_15m"), RACE)
-        dd.freshness(snaps.manifest(), datetime.now(UTC))
+        command_view.command_kpis(snaps.table("cramp_reports"), snaps.table("participants", command_view.KPI_PARTICIPANT_COLUMNS),
+                        snaps.table("runner_status", command_view.KPI_STATUS_COLUMNS), RACE, now)
+        command_view.wbgt_now(command_view.weather_with_heat(snaps), RACE, now, 1800.0)
+        command_view.open_alerts(snaps.table("alerts"), RACE)
+        command_view.load_by_quarter_hour(snaps.table("station_load_15m"), RACE)
+        shared.freshness(snaps.manifest(), datetime.now(UTC))
         times.append(time.perf_counter() - start)
     return times
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.views import Snapshots
+from racecramp.views.shared import Snapshots
 from racecramp.domain import MARATHON_KM, MUSCLE_GROUPS
 from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
 from racecramp.publish.snapshots import MANIFEST, snapshot_path, write_snapshot

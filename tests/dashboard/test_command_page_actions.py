@@ -6,7 +6,7 @@ import polars as pl
 
 from apptest_helpers import open_page, running_intake
 from racecramp import landing
-from racecramp.views import Snapshots
+from racecramp.views.shared import Snapshots
 from racecramp.landing.bulk import ingest_now
 
 

@@ -6,7 +6,7 @@ import polars as pl
 
 from apptest_helpers import metric, open_page
 from dashboard_fixtures import MED_FINISH_BEDS
-from racecramp.views import Snapshots
+from racecramp.views.shared import Snapshots
 
 
 def _stations_table(at) -> pl.DataFrame:

@@ -6,7 +6,7 @@ import polars as pl
 
 from apptest_helpers import fresh, metric, open_page
 from racecramp import landing
-from racecramp.views import Snapshots
+from racecramp.views.shared import Snapshots
 from racecramp.orchestration.drain import landing_backlog
 
 

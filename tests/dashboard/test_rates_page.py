@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from apptest_helpers import open_page
-from racecramp.views import Snapshots
+from racecramp.views.shared import Snapshots
 
 NUMBERS = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000")
 

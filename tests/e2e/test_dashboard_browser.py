@@ -28,7 +28,9 @@ from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
-from racecramp import views as dd  # noqa: E402
+from racecramp.views import command as command_view  # noqa: E402
+
+from racecramp.views import shared  # noqa: E402
 from racecramp.orchestration.supervisor import dashboard_entry  # noqa: E402
 from racecramp import landing  # noqa: E402
 
@@ -89,9 +91,9 @@ def _metric_value(page, label: str) -> str:
 
 
 def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
-    snaps = dd.Snapshots(demo.snapshot_dir)
-    now = dd.race_clock(snaps.table("cramp_reports"), snaps.table("passings"), datetime.now(UTC))
-    kpis = dd.command_kpis(snaps.table("cramp_reports"), snaps.table("participants"), snaps.table("runner_status"),
+    snaps = shared.Snapshots(demo.snapshot_dir)
+    now = shared.race_clock(snaps.table("cramp_reports"), snaps.table("passings"), datetime.now(UTC))
+    kpis = command_view.command_kpis(snaps.table("cramp_reports"), snaps.table("participants"), snaps.table("runner_status"),
                            RACE, now)
     page = open_page(browser, dashboard, DESKTOP)
     page.get_by_text("Last 15 min").first.wait_for()
@@ -120,7 +122,7 @@ def test_each_page_renders(demo, dashboard, browser, path, wait_for, name):
 
 
 def test_runner_lookup_finds_a_reported_runner(demo, dashboard, browser):
-    status = dd.Snapshots(demo.snapshot_dir).table("runner_status")
+    status = shared.Snapshots(demo.snapshot_dir).table("runner_status")
     bib = status.filter(status["report_count"] > 0).sort("bib")["bib"][0]
     page = open_page(browser, f"{dashboard}/runner", DESKTOP)
     field = page.get_by_label("Bib")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from racecramp.dashboard import common
+from racecramp.dashboard import ui
 
 st.set_page_config(page_title="racecramp medical command", page_icon=":material/medical_services:", layout="wide")
 
-cfg = common.settings()
+cfg = ui.settings()
 station = st.Page("pages/station_entry.py", title="Station entry", icon=":material/edit_note:", url_path="station")
-if common.access_granted(cfg):
+if ui.access_granted(cfg):
     pages = [
         st.Page("pages/command.py", title="Command", icon=":material/medical_services:", default=True),
         st.Page("pages/course.py", title="Course", icon=":material/route:", url_path="course"),
@@ -26,6 +26,6 @@ if common.access_granted(cfg):
         station,
     ]
 else:
-    pages = [st.Page(common.login_page, title="Log in", icon=":material/lock:", default=True), station]
+    pages = [st.Page(ui.login_page, title="Log in", icon=":material/lock:", default=True), station]
 
 st.navigation(pages).run()

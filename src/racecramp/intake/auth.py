@@ -15,23 +15,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-COMMAND = "command"
-STATION_PREFIX = "station:"
-FEED_TIMING = "feed:timing"
-FEED_WEATHER = "feed:weather"
-FEED_SURVEY = "feed:survey"
-
-# Which principals may use which endpoint (besides `command`, which may use all).
-ENDPOINT_PRINCIPALS = {
-    "reports": "station:<point_id>",
-    "passings": FEED_TIMING,
-    "participants": FEED_TIMING,
-    "weather": FEED_WEATHER,
-    "survey": FEED_SURVEY,
-    "alert_actions": COMMAND,
-    "race_closures": COMMAND,
-}
-
+from racecramp.domain import COMMAND, STATION, STATION_PREFIX
+from racecramp.landing.kinds import kind as landing_kind
 
 class AuthError(Exception):
     """401: no token, or a token that matches no principal."""
@@ -75,17 +60,13 @@ class TokenVerifier:
         return Principal(found)
 
 
-def require(principal: Principal, endpoint: str) -> None:
-    """Raise ForbiddenError unless `principal` may use `endpoint` at all."""
-    if principal.is_command:
+def require(principal: Principal, kind: str) -> None:
+    """Raise ForbiddenError unless `principal` may send this landing kind (landing.kinds)."""
+    allowed = landing_kind(kind).principals
+    if principal.name in allowed or (STATION in allowed and principal.station is not None):
         return
-    if endpoint == "reports" and principal.station is not None:
-        return
-    if ENDPOINT_PRINCIPALS.get(endpoint) == principal.name:
-        return
-    allowed = ENDPOINT_PRINCIPALS.get(endpoint, "?")
-    expected = COMMAND if allowed == COMMAND else f"{allowed} or {COMMAND}"
-    raise ForbiddenError(f"principal {principal.name!r} may not post {endpoint}: expected {expected}")
+    names = [f"{STATION_PREFIX}<point_id>" if p == STATION else p for p in allowed] or ["nobody over HTTP"]
+    raise ForbiddenError(f"principal {principal.name!r} may not post {kind}: expected {' or '.join(names)}")
 
 
 def require_station(principal: Principal, point_id: str, where: str) -> None:

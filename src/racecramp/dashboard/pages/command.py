@@ -9,52 +9,53 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import command as command_view
+from racecramp.views import shared
 from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BELOW_C, WBGT_YELLOW_FROM_C
 
 # How far back the command charts look from the race clock.
 CHART_WINDOW = timedelta(hours=4)
 
-common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
-start = common.page_context()
-common.race_picker(start)
+ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
+start = ui.page_context()
+ui.race_picker(start)
 if not getattr(st.user, "is_logged_in", False):
     st.sidebar.text_input("Acting as (for alert actions)", key="acting_as", placeholder="medical command")
 
 
 def _send_action(alert_id: str, action: str) -> None:
-    cfg = common.settings()
-    token = common.command_token()
+    cfg = ui.settings()
+    token = ui.command_token()
     sent = st.session_state.setdefault("alert_actions_sent", {})
     if token is None:
-        sent[alert_id] = (action, common.IntakeAnswer(False, None, None, "no command token configured"))
+        sent[alert_id] = (action, ui.IntakeAnswer(False, None, None, "no command token configured"))
         return
-    answer = common.post_to_intake(
-        cfg, f"/v1/alerts/{quote(alert_id, safe='')}/actions", token, {"action": action, "by": common.acting_as()}
+    answer = ui.post_to_intake(
+        cfg, f"/v1/alerts/{quote(alert_id, safe='')}/actions", token, {"action": action, "by": ui.acting_as()}
     )
     sent[alert_id] = (action, answer)
 
 
 def _send_close(race_id: str) -> None:
-    cfg = common.settings()
-    token = common.command_token()
+    cfg = ui.settings()
+    token = ui.command_token()
     sent = st.session_state.setdefault("race_close_sent", {})
     if token is None:
-        sent[race_id] = common.IntakeAnswer(False, None, None, "no command token configured")
+        sent[race_id] = ui.IntakeAnswer(False, None, None, "no command token configured")
         return
-    sent[race_id] = common.post_to_intake(cfg, f"/v1/races/{quote(race_id, safe='')}/close", token, {"by": common.acting_as()})
+    sent[race_id] = ui.post_to_intake(cfg, f"/v1/races/{quote(race_id, safe='')}/close", token, {"by": ui.acting_as()})
     st.session_state[f"confirm-close-{race_id}"] = False
 
 
-def _close_race(ctx: common.PageContext) -> None:
+def _close_race(ctx: ui.PageContext) -> None:
     """Close the race (two steps: tick the confirmation, then press): the post-race report is written next."""
     if ctx.race_id is None:
         return
     with st.expander("Close race and write the post-race report"):
-        token = common.command_token()
+        token = ui.command_token()
         if token is None:
-            st.caption(f"Closing the race needs the command token (`command_token` in secrets or `{common.COMMAND_TOKEN_ENV}`).")
+            st.caption(f"Closing the race needs the command token (`command_token` in secrets or `{ui.COMMAND_TOKEN_ENV}`).")
         confirmed = st.checkbox(
             f"{ctx.race_id} is over: no more runners on course, every tent has entered its reports",
             key=f"confirm-close-{ctx.race_id}", disabled=token is None,
@@ -70,19 +71,19 @@ def _close_race(ctx: common.PageContext) -> None:
                 st.error(f"Close race not sent: {answer.error}")
 
 
-def _freshness(ctx: common.PageContext) -> None:
-    fresh = dd.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
+def _freshness(ctx: ui.PageContext) -> None:
+    fresh = shared.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
     if fresh.stale:
         st.error(f"### DATA MAY BE STALE\n{fresh.message}", icon=":material/warning:")
     else:
         st.caption(
-            f"Data as of {common.local_time(ctx, fresh.last_ingest_utc or fresh.published_at_utc, with_date=True)} "
-            f"(published {common.local_time(ctx, fresh.published_at_utc)}). {fresh.message}"
+            f"Data as of {ui.local_time(ctx, fresh.last_ingest_utc or fresh.published_at_utc, with_date=True)} "
+            f"(published {ui.local_time(ctx, fresh.published_at_utc)}). {fresh.message}"
         )
 
 
-def _kpis(kpis: dd.CommandKpis) -> None:
-    st.subheader(f"Cramp reports{common.sim_suffix(kpis.simulated)}")
+def _kpis(kpis: command_view.CommandKpis) -> None:
+    st.subheader(f"Cramp reports{ui.sim_suffix(kpis.simulated)}")
     row1 = st.columns(4)
     row1[0].metric("Last 15 min", kpis.reports_last_15m, border=True,
                    help="Aid-station and finish-tent reports in the 15 minutes before the race clock, one per report_id.")
@@ -90,7 +91,7 @@ def _kpis(kpis: dd.CommandKpis) -> None:
     row1[2].metric("Total", kpis.reports_total, border=True)
     ci = kpis.cases_per_1000_ci
     row1[3].metric(
-        "Cases per 1000 starters", dd.format_number(kpis.cases_per_1000_starters, 1), border=True,
+        "Cases per 1000 starters", shared.format_number(kpis.cases_per_1000_starters, 1), border=True,
         help=(f"{kpis.cases} cases (runners with a report, plus reports without a bib) / {kpis.starters} starters"
               + (f"; Wilson 95% CI {ci[0]:.1f}–{ci[1]:.1f}" if ci else "")),
     )
@@ -98,18 +99,18 @@ def _kpis(kpis: dd.CommandKpis) -> None:
         row1[3].caption(f"{kpis.cases} / {kpis.starters:,} starters · 95% CI {ci[0]:.1f}–{ci[1]:.1f}")
     st.subheader("Runners")
     row2 = st.columns(4)
-    row2[0].metric("Runners on course", dd.format_number(kpis.runners_on_course), border=True,
+    row2[0].metric("Runners on course", shared.format_number(kpis.runners_on_course), border=True,
                    help="runner_status = on_course at the race clock (seen at a mat or started, not finished or stopped)")
-    row2[1].metric("Finishers", dd.format_number(kpis.finishers), border=True)
-    row2[2].metric("In medical now", dd.format_number(kpis.in_medical), border=True,
+    row2[1].metric("Finishers", shared.format_number(kpis.finishers), border=True)
+    row2[2].metric("In medical now", shared.format_number(kpis.in_medical), border=True,
                    help="latest report after the latest passing, no disposition yet")
-    row2[3].metric("DNF / transported", dd.format_number(kpis.dnf), border=True)
+    row2[3].metric("DNF / transported", shared.format_number(kpis.dnf), border=True)
     if kpis.runners_on_course is None:
-        common.missing("runner_status")
+        ui.missing("runner_status")
 
 
-def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
-    now = dd.wbgt_now(heat, ctx.race_id, ctx.race_now_utc, ctx.settings.weather_stale_after_s)
+def _wbgt(ctx: ui.PageContext, heat: pl.DataFrame | None) -> None:
+    now = command_view.wbgt_now(heat, ctx.race_id, ctx.race_now_utc, ctx.settings.weather_stale_after_s)
     if now is None:
         st.warning("WBGT unknown: no weather observation for this race yet.", icon=":material/thermostat:")
         return
@@ -122,16 +123,16 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
         f"{now.flag.upper()} FLAG · WBGT {now.wbgt_c:.1f} °C{sim}{interp}</div>",
         unsafe_allow_html=True,
     )
-    delta = None if now.change_c is None else f"{now.change_c:+.1f} °C since {common.local_time(ctx, now.previous_at_utc)}"
+    delta = None if now.change_c is None else f"{now.change_c:+.1f} °C since {ui.local_time(ctx, now.previous_at_utc)}"
     st.metric("WBGT now", f"{now.wbgt_c:.1f} °C", delta=delta, delta_color="inverse", border=False)
     st.caption(
         f"Source **{now.source}**{' at ' + now.location if now.location else ''}, observed "
-        f"{common.local_time(ctx, now.observed_at_utc)} ({dd.format_age(now.age_s)} before the race clock). "
+        f"{ui.local_time(ctx, now.observed_at_utc)} ({shared.format_age(now.age_s)} before the race clock). "
         f"Estimated from air temperature and humidity, method `{now.method}` (docs/heat.md: no globe thermometer)."
     )
     if now.stale:
-        st.warning(f"Weather is stale: last observation {dd.format_age(now.age_s)} old.", icon=":material/schedule:")
-    series = dd.wbgt_series(heat, ctx.race_id, ctx.race_now_utc)
+        st.warning(f"Weather is stale: last observation {shared.format_age(now.age_s)} old.", icon=":material/schedule:")
+    series = command_view.wbgt_series(heat, ctx.race_id, ctx.race_now_utc)
     series = series.filter(pl.col("observed_at_utc") >= ctx.race_now_utc - CHART_WINDOW * 2)
     if series.height >= 2:
         data = series.select(
@@ -153,16 +154,16 @@ def _wbgt(ctx: common.PageContext, heat: pl.DataFrame | None) -> None:
             y="wbgt_c:Q",
             color=alt.Color("flag:N", scale=alt.Scale(
                 domain=["green from", "yellow from", "red from", "black above"],
-                range=[dd.FLAG_COLOURS["green"], dd.FLAG_COLOURS["yellow"], dd.FLAG_COLOURS["red"], dd.FLAG_COLOURS["black"]],
+                range=[command_view.FLAG_COLOURS["green"], command_view.FLAG_COLOURS["yellow"], command_view.FLAG_COLOURS["red"], command_view.FLAG_COLOURS["black"]],
             ), legend=alt.Legend(title="ACSM flag")),
         )
         st.altair_chart((line + rules).properties(title="WBGT trend"), width="stretch", height=220)
 
 
-def _load_chart(ctx: common.PageContext) -> None:
-    per_bucket = dd.load_by_quarter_hour(ctx.snapshots.table("station_load_15m"), ctx.race_id)
+def _load_chart(ctx: ui.PageContext) -> None:
+    per_bucket = command_view.load_by_quarter_hour(ctx.snapshots.table("station_load_15m"), ctx.race_id)
     if per_bucket is None:
-        common.missing("station_load_15m")
+        ui.missing("station_load_15m")
         return
     recent = per_bucket.filter(pl.col("bucket_start_utc") >= ctx.race_now_utc - CHART_WINDOW) if ctx.race_now_utc else per_bucket
     if recent.height == 0:
@@ -171,7 +172,7 @@ def _load_chart(ctx: common.PageContext) -> None:
         pl.col("bucket_start_utc").dt.convert_time_zone(str(ctx.timezone or "UTC")).dt.replace_time_zone(None).alias("time"),
         "cases", "runners",
     )
-    sim = common.sim_suffix(bool(recent["simulated"].any()))
+    sim = ui.sim_suffix(bool(recent["simulated"].any()))
     chart = alt.Chart(data).mark_bar(color="#c62828").encode(
         x=alt.X("time:T", title="local time (15-min buckets)", axis=alt.Axis(format="%H:%M")),
         y=alt.Y("cases:Q", title="cramp cases"),
@@ -180,19 +181,19 @@ def _load_chart(ctx: common.PageContext) -> None:
     st.altair_chart(chart.properties(title=f"Cramp cases per 15 min, all stations{sim}"), width="stretch", height=220)
 
 
-def _alerts(ctx: common.PageContext) -> None:
-    alerts = dd.open_alerts(ctx.snapshots.table("alerts"), ctx.race_id)
+def _alerts(ctx: ui.PageContext) -> None:
+    alerts = command_view.open_alerts(ctx.snapshots.table("alerts"), ctx.race_id)
     st.subheader("Open alerts")
     if alerts is None:
-        common.missing("alerts")
+        ui.missing("alerts")
         return
     if alerts.height == 0:
         st.success("No open alerts.")
         return
-    token = common.command_token()
+    token = ui.command_token()
     if token is None:
         st.caption("Acknowledge/resolve need the command token (`command_token` in secrets or "
-                   f"`{common.COMMAND_TOKEN_ENV}`).")
+                   f"`{ui.COMMAND_TOKEN_ENV}`).")
     sent = st.session_state.get("alert_actions_sent", {})
     for alert in alerts.iter_rows(named=True):
         colour = {"critical": "red", "warning": "orange", "info": "blue"}.get(alert["severity"], "gray")
@@ -202,7 +203,7 @@ def _alerts(ctx: common.PageContext) -> None:
             cols[0].markdown(
                 f":{colour}[**{alert['severity'].upper()}**] · {alert['rule']} · {alert['status']}{sim}  \n"
                 f"{alert['message']}  \n"
-                f"<small>opened {common.local_time(ctx, alert['opened_at_utc'])} · id `{alert['alert_id']}`"
+                f"<small>opened {ui.local_time(ctx, alert['opened_at_utc'])} · id `{alert['alert_id']}`"
                 + (f" · acknowledged by {alert['acknowledged_by']}" if alert.get("acknowledged_by") else "")
                 + "</small>",
                 unsafe_allow_html=True,
@@ -226,25 +227,25 @@ def _alerts(ctx: common.PageContext) -> None:
                     st.error(f"{action} not sent: {answer.error}")
 
 
-@st.fragment(run_every=common.REFRESH_EVERY)
+@st.fragment(run_every=ui.REFRESH_EVERY)
 def live() -> None:
-    ctx = common.page_context()
+    ctx = ui.page_context()
     st.title(f"Medical command · {ctx.race_label}")
-    if common.no_race_yet(ctx):
+    if ui.no_race_yet(ctx):
         return
     _freshness(ctx)
-    common.clock_caption(ctx)
+    ui.clock_caption(ctx)
     snaps = ctx.snapshots
-    kpis = dd.command_kpis(
-        snaps.table("cramp_reports"), snaps.table("participants", dd.KPI_PARTICIPANT_COLUMNS),
-        snaps.table("runner_status", dd.KPI_STATUS_COLUMNS), ctx.race_id, ctx.race_now_utc,
+    kpis = command_view.command_kpis(
+        snaps.table("cramp_reports"), snaps.table("participants", command_view.KPI_PARTICIPANT_COLUMNS),
+        snaps.table("runner_status", command_view.KPI_STATUS_COLUMNS), ctx.race_id, ctx.race_now_utc,
     )
     if kpis.simulated:
-        common.simulated_banner("Reports or runners on this page")
+        ui.simulated_banner("Reports or runners on this page")
     _kpis(kpis)
     left, right = st.columns([1, 1])
     with left:
-        _wbgt(ctx, dd.weather_with_heat(snaps))
+        _wbgt(ctx, command_view.weather_with_heat(snaps))
     with right:
         _load_chart(ctx)
     _alerts(ctx)

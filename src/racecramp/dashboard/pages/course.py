@@ -6,12 +6,12 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import course as course_views
 
-common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
-start = common.page_context()
-common.race_picker(start)
+ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
+start = ui.page_context()
+ui.race_picker(start)
 
 COLUMN_LABELS = {
     "point_id": "station", "label": "name", "kind": "kind", "km": st.column_config.NumberColumn("km", format="%.1f"),
@@ -80,29 +80,29 @@ def _expected_chart(view: pl.DataFrame) -> alt.LayerChart:
     return interval + mean
 
 
-@st.fragment(run_every=common.REFRESH_EVERY)
+@st.fragment(run_every=ui.REFRESH_EVERY)
 def live() -> None:
-    ctx = common.page_context()
+    ctx = ui.page_context()
     st.title(f"Course · {ctx.race_label}")
-    if common.no_race_yet(ctx):
+    if ui.no_race_yet(ctx):
         return
-    common.clock_caption(ctx)
+    ui.clock_caption(ctx)
     snaps = ctx.snapshots
-    view = dd.course_view(
+    view = course_views.course_view(
         snaps.table("course_points"), snaps.table("cramp_rate_by_station"), snaps.table("station_forecast"),
         snaps.table("runner_status"), ctx.race_id,
     )
     if view is None:
-        common.missing("course_points")
+        ui.missing("course_points")
         return
     simulated = bool(view["simulated"].any())
     if simulated:
-        common.simulated_banner("Reports or runners at some stations")
+        ui.simulated_banner("Reports or runners at some stations")
     for table in ("cramp_rate_by_station", "station_forecast", "runner_status"):
         if snaps.table(table) is None:
-            common.missing(table)
+            ui.missing(table)
     if "rate_per_1000" in view.columns:
-        st.subheader(f"Cramp rate by station{common.sim_suffix(simulated)}")
+        st.subheader(f"Cramp rate by station{ui.sim_suffix(simulated)}")
         st.altair_chart(_rate_chart(view), width="stretch", height=280)
     if "arrivals_next_30m" in view.columns and "runners_approaching" in view.columns:
         st.subheader("Runners approaching and arriving")

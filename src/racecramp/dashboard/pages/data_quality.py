@@ -5,28 +5,29 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import data_quality as quality_view
+from racecramp.views import shared
 from racecramp.orchestration.drain import landing_backlog, read_status
 
-common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
-start = common.page_context()
-common.race_picker(start)
+ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
+start = ui.page_context()
+ui.race_picker(start)
 
 # The quarantine table shows the newest rows first, at most this many.
 QUARANTINE_ROWS_SHOWN = 500
 
 
-@st.fragment(run_every=common.REFRESH_EVERY)
+@st.fragment(run_every=ui.REFRESH_EVERY)
 def live() -> None:
-    ctx = common.page_context()
+    ctx = ui.page_context()
     st.title("Data quality")
-    fresh = dd.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
+    fresh = shared.freshness(ctx.snapshots.manifest(), ctx.wall_now_utc)
     backlog = landing_backlog(ctx.settings)
     cols = st.columns(3)
     cols[0].metric("Landing backlog (batches)", backlog, border=True,
                    help="batches landed but not yet ingested (landing folder vs the published manifest)")
-    cols[1].metric("Last ingest", dd.format_age(fresh.age_s) + " ago" if fresh.age_s is not None else "never", border=True)
+    cols[1].metric("Last ingest", shared.format_age(fresh.age_s) + " ago" if fresh.age_s is not None else "never", border=True)
     quarantine = ctx.snapshots.table("quarantine")
     cols[2].metric("Quarantined rows", 0 if quarantine is None else quarantine.height, border=True)
     if fresh.stale:
@@ -36,12 +37,12 @@ def live() -> None:
 
     st.subheader("Feeds")
     if ctx.race_id is not None:
-        common.clock_caption(ctx)
-        feeds = dd.feed_freshness(ctx.snapshots.table("passings"), ctx.snapshots.table("cramp_reports"),
+        ui.clock_caption(ctx)
+        feeds = quality_view.feed_freshness(ctx.snapshots.table("passings"), ctx.snapshots.table("cramp_reports"),
                                   ctx.snapshots.table("weather_observations"), ctx.race_id, ctx.race_now_utc,
                                   ctx.wall_now_utc)
         readable = feeds.with_columns(
-            pl.col(c).map_elements(dd.format_age, return_dtype=pl.String).alias(c.removesuffix("_s").replace("_", " "))
+            pl.col(c).map_elements(shared.format_age, return_dtype=pl.String).alias(c.removesuffix("_s").replace("_", " "))
             for c in ("age_on_race_clock_s", "age_on_wall_clock_s")
         )
         st.dataframe(readable, hide_index=True, key="feeds", column_config={
@@ -57,12 +58,12 @@ def live() -> None:
 
     st.subheader("Quarantine")
     if quarantine is None:
-        common.missing("quarantine")
+        ui.missing("quarantine")
         return
     if quarantine.height == 0:
         st.success("Nothing quarantined.")
         return
-    st.dataframe(dd.quarantine_summary(quarantine), hide_index=True, key="quarantine-summary")
+    st.dataframe(quality_view.quarantine_summary(quarantine), hide_index=True, key="quarantine-summary")
     rows = quarantine.sort("landed_at_utc", descending=True).head(QUARANTINE_ROWS_SHOWN)
     st.dataframe(rows.select("message", "check", "column", "source", "landed_at_utc", "batch_id", "record"),
                  hide_index=True, key="quarantine-rows")

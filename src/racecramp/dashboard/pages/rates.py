@@ -6,12 +6,13 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import rates as rates_view
+from racecramp.views import shared
 
-common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
-start = common.page_context()
-common.race_picker(start)
+ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
+start = ui.page_context()
+ui.race_picker(start)
 
 TAIL_LABELS = {
     "cases": "cases",
@@ -60,18 +61,18 @@ def _chart(table: pl.DataFrame, category: str, order: list[str]) -> alt.LayerCha
     return ci + point + labels.transform_calculate(label="datum.cases + ' / ' + datum.runners")
 
 
-def _section(ctx: common.PageContext, title: str, mart: str, keys: tuple[str, ...], grouping: str | None,
+def _section(ctx: ui.PageContext, title: str, mart: str, keys: tuple[str, ...], grouping: str | None,
              category: str, order_col: str | None) -> None:
     raw = ctx.snapshots.table(mart)
-    table = dd.rate_table(raw, ctx.race_id, keys + ((order_col,) if order_col else ()), grouping)
+    table = rates_view.rate_table(raw, ctx.race_id, keys + ((order_col,) if order_col else ()), grouping)
     if table is None:
         st.subheader(title)
-        common.missing(mart)
+        ui.missing(mart)
         return
     if order_col is not None and order_col in table.columns:
         table = table.sort(order_col, nulls_last=True).drop(order_col)
     simulated = bool(table["simulated"].any()) if table.height else False
-    st.subheader(title + common.sim_suffix(simulated))
+    st.subheader(title + ui.sim_suffix(simulated))
     if table.height == 0:
         st.info("No rows yet for this race.")
         return
@@ -87,25 +88,25 @@ def _section(ctx: common.PageContext, title: str, mart: str, keys: tuple[str, ..
                "(their intervals span most of the axis); the table has every group.")
 
 
-@st.fragment(run_every=common.REFRESH_EVERY)
+@st.fragment(run_every=ui.REFRESH_EVERY)
 def live() -> None:
-    ctx = common.page_context()
+    ctx = ui.page_context()
     st.title(f"Rates · {ctx.race_label}")
-    if common.no_race_yet(ctx):
+    if ui.no_race_yet(ctx):
         return
-    common.clock_caption(ctx)
+    ui.clock_caption(ctx)
     st.caption("Every rate shows its numerator (cases), its denominator and a Wilson 95% CI (transforms/rates.py).")
-    sims = [dd.rate_table(ctx.snapshots.table(m), ctx.race_id, ()) for m in {s[1] for s in SECTIONS}]
+    sims = [rates_view.rate_table(ctx.snapshots.table(m), ctx.race_id, ()) for m in {s[1] for s in SECTIONS}]
     if any(t is not None and t.height and bool(t["simulated"].any()) for t in sims):
-        common.simulated_banner("Part of the data behind these rates")
+        ui.simulated_banner("Part of the data behind these rates")
     for section in SECTIONS:
         _section(ctx, *section)
     for extra, title in (("late_slowdown_by_edition", "Late-race slowdown by edition"),
                          ("survey_risk_factors", "Survey risk factors (odds ratios)")):
         frame = ctx.snapshots.table(extra)
         if frame is not None and frame.height:
-            sim = dd.any_simulated(frame)
-            st.subheader(title + common.sim_suffix(sim))
+            sim = shared.any_simulated(frame)
+            st.subheader(title + ui.sim_suffix(sim))
             st.dataframe(frame, hide_index=True, key=f"extra-{extra}")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import runner as runner_view
+from racecramp.views import shared
 
-common.require_access()  # also when Streamlit runs this file without app.py (see lib.common)
-start = common.page_context()
-common.race_picker(start)
+ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
+start = ui.page_context()
+ui.race_picker(start)
 
 STATUS_TEXT = {
     "not_started": ":material/hourglass_empty: Not seen yet",
@@ -23,34 +24,34 @@ st.title(f"Runner lookup · {start.race_label}")
 bib = st.text_input("Bib", key="bib", placeholder="e.g. 12345", max_chars=16)
 
 
-@st.fragment(run_every=common.REFRESH_EVERY)
+@st.fragment(run_every=ui.REFRESH_EVERY)
 def live() -> None:
-    ctx = common.page_context()
-    if common.no_race_yet(ctx):
+    ctx = ui.page_context()
+    if ui.no_race_yet(ctx):
         return
-    common.clock_caption(ctx)
+    ui.clock_caption(ctx)
     wanted = st.session_state.get("bib") or ""
     if not wanted.strip():
         st.caption("Type a bib number. Only bibs are stored; racecramp keeps no names.")
         return
     snaps = ctx.snapshots
     if snaps.table("runner_status") is None:
-        common.missing("runner_status")
+        ui.missing("runner_status")
         return
-    view = dd.runner_lookup(snaps.table("runner_status"), snaps.table("cramp_reports"), snaps.table("participants"),
+    view = runner_view.runner_lookup(snaps.table("runner_status"), snaps.table("cramp_reports"), snaps.table("participants"),
                             ctx.race_id, wanted, ctx.race_now_utc)
     if view is None:
         st.warning(f"Bib {wanted.strip()!r} is not among the participants of {ctx.race_id}.")
         return
     s = view.status
-    if s.get("simulated") or dd.any_simulated(view.reports):
-        common.simulated_banner("This runner's data")
+    if s.get("simulated") or shared.any_simulated(view.reports):
+        ui.simulated_banner("This runner's data")
     st.header(f"Bib {s['bib']}: {STATUS_TEXT.get(s['status'], s['status'])}")
     cols = st.columns(4)
     cols[0].metric("Status", s["status"], border=True)
     cols[1].metric("Last seen", s.get("last_point_id") or "—", border=True, help="latest timing mat passed")
     if s.get("last_point_id"):
-        cols[1].caption(f"{s['last_km']:.1f} km at {common.local_time(ctx, s.get('last_passed_at_utc'))}")
+        cols[1].caption(f"{s['last_km']:.1f} km at {ui.local_time(ctx, s.get('last_passed_at_utc'))}")
     projected = s.get("projected_km_now")
     cols[2].metric("Projected position now", "—" if projected is None else f"{projected:.1f} km", border=True,
                    help="last km + time since / latest segment pace; for a runner in medical or DNF, where the report was made")
@@ -58,9 +59,9 @@ def live() -> None:
     if s.get("next_point_id"):
         overdue = " — **OVERDUE** (not seen 45 min after projected time)" if s.get("overdue") else ""
         st.write(f"Next mat: **{s['next_point_id']}** ({s['next_point_km']:.1f} km), expected "
-                 f"{common.local_time(ctx, s.get('next_point_eta_utc'))}{overdue}")
+                 f"{ui.local_time(ctx, s.get('next_point_eta_utc'))}{overdue}")
     if s.get("last_report_at_utc"):
-        st.write(f"Latest report: **{s['last_report_point_id']}** at {common.local_time(ctx, s['last_report_at_utc'])}; "
+        st.write(f"Latest report: **{s['last_report_point_id']}** at {ui.local_time(ctx, s['last_report_at_utc'])}; "
                  f"disposition **{s.get('last_disposition') or 'none yet (still being treated)'}**")
     person = view.participant or {}
     facts = [f"wave {person['wave']}" if person.get("wave") is not None else None,

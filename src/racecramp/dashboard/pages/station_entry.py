@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-from racecramp.dashboard import common
-from racecramp import views as dd
+from racecramp.dashboard import ui
+from racecramp.views import station as station_view
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, Severity
 
 # When the race clock is this far behind the wall clock the data is a replay of a past
@@ -51,7 +51,7 @@ def _forget_token() -> None:
         st.session_state.pop(key, None)
 
 
-def _stamp(ctx: common.PageContext) -> tuple[datetime, bool]:
+def _stamp(ctx: ui.PageContext) -> tuple[datetime, bool]:
     """Time stamp for a new report: the wall clock, or the race clock during a replay."""
     if ctx.race_now_utc is not None and ctx.wall_now_utc - ctx.race_now_utc > REPLAY_LAG:
         return ctx.race_now_utc, True
@@ -63,22 +63,22 @@ def _token_form(cfg) -> None:
     with st.form("station-token", border=False):
         token = st.text_input("Station token", type="password", key="token_entry")
         if st.form_submit_button("Open my station", type="primary", width="stretch"):
-            principal = dd.principal_for_token(cfg.token_hashes, token)
-            if principal is not None and (dd.station_of(principal) or principal == "command"):
+            principal = station_view.principal_for_token(cfg.token_hashes, token)
+            if principal is not None and (station_view.station_of(principal) or principal == "command"):
                 st.session_state["station_token"] = token
                 st.rerun()
             st.error("This token is not a station token. Check the card, or ask medical command.")
 
 
-def _send(ctx: common.PageContext, token: str, station: dict, fields: dict) -> None:
+def _send(ctx: ui.PageContext, token: str, station: dict, fields: dict) -> None:
     key = (station["point_id"], *(fields[k] for k in sorted(fields)))
     draft = st.session_state.get("station_draft")
     if draft is None or draft["key"] != key:
         stamp, replay = _stamp(ctx)
         draft = {"key": key, "report_id": str(uuid.uuid4()), "reported_at_utc": stamp, "replay": replay, "stored": False}
         st.session_state["station_draft"] = draft
-    payload = dd.report_payload(draft["report_id"], ctx.race_id, station, draft["reported_at_utc"], **fields)
-    answer = common.post_to_intake(ctx.settings, "/v1/reports", token, payload)
+    payload = station_view.report_payload(draft["report_id"], ctx.race_id, station, draft["reported_at_utc"], **fields)
+    answer = ui.post_to_intake(ctx.settings, "/v1/reports", token, payload)
     # The intake answers a repeated request exactly as the first one; remember it was stored already.
     repeated = draft["stored"] and answer.ok
     draft["stored"] = draft["stored"] or answer.ok
@@ -87,19 +87,19 @@ def _send(ctx: common.PageContext, token: str, station: dict, fields: dict) -> N
 
 
 st.markdown(BIG_TARGETS_CSS, unsafe_allow_html=True)
-ctx = common.page_context()
+ctx = ui.page_context()
 cfg = ctx.settings
 st.title("Station entry")
-if common.no_race_yet(ctx):
+if ui.no_race_yet(ctx):
     st.stop()
 token = st.session_state.get("station_token")
-principal = dd.principal_for_token(cfg.token_hashes, token) if token else None
+principal = station_view.principal_for_token(cfg.token_hashes, token) if token else None
 if principal is None:
     _token_form(cfg)
     st.stop()
 
-stations = dd.station_choices(ctx.snapshots.table("course_points"), ctx.race_id)
-point_id = dd.station_of(principal)
+stations = station_view.station_choices(ctx.snapshots.table("course_points"), ctx.race_id)
+point_id = station_view.station_of(principal)
 if point_id is None:  # the command token: choose the station
     point_id = st.selectbox("Station", stations["point_id"].to_list(), key="station_point",
                             format_func=lambda p: f"{p} · {stations.filter(stations['point_id'] == p)['label'][0]}")
@@ -125,7 +125,7 @@ if last is not None:
         st.error(f"### Not stored yet\n{answer.error}\n\nTap **Send report** again: the same report id is re-sent, "
                  "so it is stored once.")
     if last["replay"]:
-        st.caption(f"Replay: time-stamped on the race clock ({common.local_time(ctx, last['reported_at_utc'])}).")
+        st.caption(f"Replay: time-stamped on the race clock ({ui.local_time(ctx, last['reported_at_utc'])}).")
 
 n = st.session_state.get("station_form_n", 0)
 with st.form(f"report-{n}", border=False):

@@ -18,7 +18,7 @@ import httpx
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from racecramp import views as dd
+from racecramp.views import shared
 from racecramp.config import Settings, load_settings
 
 # Live parts of each page rerun this often (the issue asks for 10 s or faster).
@@ -37,7 +37,7 @@ ACCESS_CODE_WRONG = "access_code_wrong"
 @dataclass(frozen=True)
 class PageContext:
     settings: Settings
-    snapshots: dd.Snapshots
+    snapshots: shared.Snapshots
     race_id: str | None
     wall_now_utc: datetime
     race_now_utc: datetime | None  # the race clock (dashboard_data.race_clock)
@@ -253,10 +253,10 @@ def _detail(body: object) -> str:
 # --------------------------------------------------------------------------- page furniture
 
 
-def page_context(snapshots_override: dd.Snapshots | None = None) -> PageContext:
+def page_context(snapshots_override: shared.Snapshots | None = None) -> PageContext:
     """Settings, snapshots, the chosen race and both clocks (call once per page run)."""
     cfg = settings()
-    snaps = snapshots_override or dd.Snapshots(cfg.snapshot_dir)
+    snaps = snapshots_override or shared.Snapshots(cfg.snapshot_dir)
     race_ids = snaps.race_ids()
     race_id = st.session_state.get("race_id")
     if race_id not in race_ids:
@@ -266,16 +266,16 @@ def page_context(snapshots_override: dd.Snapshots | None = None) -> PageContext:
     tz = None
     label = race_id or "no race"
     if race_id is not None:
-        races = dd.for_race(snaps.table("races"), race_id)
+        races = shared.for_race(snaps.table("races"), race_id)
         if races is not None and races.height:
             row = races.row(0, named=True)
             tz = ZoneInfo(row["timezone"]) if row.get("timezone") else None
             label = f"{row.get('name') or race_id} {row.get('date') or ''}".strip()
     race_now = None
     if race_id is not None:
-        race_now = dd.race_clock(
-            dd.for_race(snaps.table("cramp_reports", ("race_id", "reported_at_utc")), race_id),
-            dd.for_race(snaps.table("passings", ("race_id", "passed_at_utc")), race_id),
+        race_now = shared.race_clock(
+            shared.for_race(snaps.table("cramp_reports", ("race_id", "reported_at_utc")), race_id),
+            shared.for_race(snaps.table("passings", ("race_id", "passed_at_utc")), race_id),
             wall,
         )
     return PageContext(cfg, snaps, race_id, wall, race_now, tz, label)
@@ -305,7 +305,7 @@ def clock_caption(ctx: PageContext) -> None:
     if ctx.race_now_utc is None:
         st.caption("Race clock: no passing or report yet.")
         return
-    replay = (ctx.wall_now_utc - ctx.race_now_utc).total_seconds() > dd.DATA_STALE_AFTER_S
+    replay = (ctx.wall_now_utc - ctx.race_now_utc).total_seconds() > shared.DATA_STALE_AFTER_S
     note = " — a replay or a finished race: shown as it was at its latest event" if replay else ""
     st.caption(
         f"Race clock **{local_time(ctx, ctx.race_now_utc, with_date=True)}**: the latest report or passing in the "

@@ -1,0 +1,107 @@
+"""views.command: KPI windows, cases, WBGT now, open alerts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+from racecramp.marts.alerts import ALERT_SCHEMA
+from racecramp.views import command as command_view
+
+from view_frames import NOW, RACE, T, participants, reports  # noqa: F401
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+def test_kpi_windows_include_now_and_exclude_their_start():
+    frame = reports([("a", "1", 0, "aid_station"), ("b", "2", 15, "aid_station"), ("c", "3", 14.99, "aid_station"),
+                     ("d", "4", 60, "finish_tent"), ("e", "5", 59, "finish_tent")])
+    kpis = command_view.command_kpis(frame, participants(100), None, RACE, NOW)
+    assert (kpis.reports_last_15m, kpis.reports_last_60m, kpis.reports_total) == (2, 4, 5)
+
+
+def test_duplicate_report_ids_and_survey_answers_are_not_live_reports():
+    frame = reports([("a", "1", 1, "aid_station"), ("a", "1", 1, "aid_station"), ("s", "2", 1, "survey")])
+    kpis = command_view.command_kpis(frame, participants(10), None, RACE, NOW)
+    assert (kpis.reports_last_15m, kpis.reports_total, kpis.cases) == (1, 1, 1)
+
+
+def test_cases_count_a_runner_once_and_each_report_without_a_bib():
+    frame = reports([("a", "1", 1, "aid_station"), ("b", "1", 30, "aid_station"), ("c", None, 2, "aid_station"),
+                     ("d", None, 3, "aid_station")])
+    kpis = command_view.command_kpis(frame, participants(200), None, RACE, NOW)
+    assert kpis.cases == 3
+    assert kpis.cases_per_1000_starters == pytest.approx(3 / 200 * 1000)
+    low, high = kpis.cases_per_1000_ci
+    assert low < 15 < high
+
+
+def test_reports_after_the_race_clock_are_not_counted_yet():
+    frame = reports([("a", "1", -5, "aid_station"), ("b", "2", 5, "aid_station")])  # -5 = five minutes after NOW
+    assert command_view.command_kpis(frame, participants(5), None, RACE, NOW).reports_total == 1
+
+
+def test_runner_counts_come_from_runner_status_and_are_unknown_without_it():
+    status = pl.DataFrame({"race_id": [RACE] * 5, "status": ["on_course", "on_course", "finished", "dnf", "in_medical"]})
+    kpis = command_view.command_kpis(None, participants(5), status, RACE, NOW)
+    assert (kpis.runners_on_course, kpis.finishers, kpis.dnf, kpis.in_medical) == (2, 1, 1, 1)
+    assert command_view.command_kpis(None, participants(5), None, RACE, NOW).runners_on_course is None
+
+
+def test_a_simulated_report_marks_the_kpis_simulated():
+    frame = reports([("a", "1", 1, "aid_station")]).with_columns(pl.lit(True).alias("simulated"))
+    assert command_view.command_kpis(frame, participants(5), None, RACE, NOW).simulated
+
+
+# --------------------------------------------------------------------------- WBGT
+
+
+def heat(rows: list[tuple]) -> pl.DataFrame:
+    """(source, location, minutes before NOW, wbgt_c, flag)."""
+    return pl.DataFrame(
+        {"source": [r[0] for r in rows], "location": [r[1] for r in rows], "race_id": [RACE] * len(rows),
+         "observed_at_utc": [NOW - timedelta(minutes=r[2]) for r in rows], "wbgt_c": [r[3] for r in rows],
+         "wbgt_flag": [r[4] for r in rows], "wbgt_method": ["bom_approx"] * len(rows), "simulated": [False] * len(rows)},
+        schema_overrides={"observed_at_utc": T},
+    )
+
+
+def test_wbgt_now_is_the_preferred_feeds_latest_reading_with_its_change():
+    frame = heat([("iem-asos:KBOS", "KBOS", 70, 17.0, "green"), ("iem-asos:KBOS", "KBOS", 10, 19.5, "yellow"),
+                  ("open-meteo", "grid", 1, 25.0, "red")])
+    now = command_view.wbgt_now(frame, RACE, NOW, stale_after_s=1800)
+    assert (now.source, now.wbgt_c, now.flag, now.colour) == ("iem-asos:KBOS", 19.5, "yellow", command_view.FLAG_COLOURS["yellow"])
+    assert now.change_c == pytest.approx(2.5) and now.previous_at_utc == NOW - timedelta(minutes=70)
+    assert now.age_s == 600 and not now.stale
+
+
+def test_wbgt_older_than_the_limit_is_stale_and_future_readings_are_ignored():
+    frame = heat([("iem-asos:KBOS", "KBOS", 45, 18.0, "yellow"), ("iem-asos:KBOS", "KBOS", -30, 30.0, "black")])
+    now = command_view.wbgt_now(frame, RACE, NOW, stale_after_s=1800)
+    assert now.wbgt_c == 18.0 and now.stale and now.change_c is None
+
+
+def test_no_weather_means_no_wbgt():
+    assert command_view.wbgt_now(None, RACE, NOW, 1800) is None
+
+
+# --------------------------------------------------------------------------- alerts and freshness
+
+
+def alerts(rows: list[tuple]) -> pl.DataFrame:
+    """(alert_id, severity, status, minutes before NOW opened)."""
+    base = {c: [None] * len(rows) for c in ALERT_SCHEMA}
+    base.update(alert_id=[r[0] for r in rows], race_id=[RACE] * len(rows), severity=[r[1] for r in rows],
+                status=[r[2] for r in rows], opened_at_utc=[NOW - timedelta(minutes=r[3]) for r in rows])
+    return pl.DataFrame(base, schema=ALERT_SCHEMA)
+
+
+def test_open_alerts_hide_resolved_and_put_critical_first_then_newest():
+    frame = alerts([("w-old", "warning", "open", 30), ("c", "critical", "acknowledged", 50), ("r", "critical", "resolved", 1),
+                    ("w-new", "warning", "open", 5)])
+    assert command_view.open_alerts(frame, RACE)["alert_id"].to_list() == ["c", "w-new", "w-old"]
+
+
