@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from racecramp.config import load_settings
+from racecramp.config import Settings, load_settings
 
 from paths import DATA
 
@@ -36,4 +36,24 @@ def boston_2017(settings):
     from racecramp.landing.bulk import import_race
 
     import_race(settings, DATA / "races" / "boston-2017.toml")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory) -> Settings:
+    """Settings whose warehouse and snapshots hold both demo races (racecramp.cli.demo.load_demo,
+    no serve): Boston 2017 and 2018, real results and weather, SIMULATED cramps. Loaded once per
+    session (worker); the environment is left as it was."""
+    from racecramp.cli.demo import load_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RACECRAMP_DATA_DIR", str(root / "var"))
+    mp.setenv("RACECRAMP_CONFIG", str(root / "racecramp.toml"))
+    mp.delenv("PREFECT_API_URL", raising=False)
+    try:
+        settings = load_settings()
+        load_demo(settings, say=lambda *_: None)
+    finally:
+        mp.undo()
     return settings

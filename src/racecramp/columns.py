@@ -33,6 +33,12 @@ class Column:
     default: Any = None
     # computed by the ingest (age_band, wave_start_utc), not sent by a landing record
     derived: bool = False
+    # the DuckDB type when it is not the dtype's usual one (UUID, JSON)
+    sql: str | None = None
+
+    @property
+    def sql_type(self) -> str:
+        return self.sql or sql_type(self.dtype)
 
     def constraint_words(self) -> str:
         """The allowed values in words, for docs and error messages."""

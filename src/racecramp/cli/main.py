@@ -9,6 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -147,15 +148,33 @@ def ingest():
 
 
 @app.command()
-def marts(race: Optional[str] = typer.Option(None, "--race", help="only this race (default: all)")):
-    """Recompute and publish every mart from the warehouse."""
-    from racecramp.publish.publisher import publish_after_ingest
-    from racecramp.warehouse.writer import open_writer
+def marts(check: bool = typer.Option(False, "--check", help="only check the published marts; exit 1 naming mart, check and rows")):
+    """Recompute and publish every mart from the warehouse, then check them (marts.checks)."""
+    from racecramp.marts.checks import check_marts
+    from racecramp.marts.registry import published_marts
+    from racecramp.publish.snapshots import load_snapshot
 
     settings = _settings()
-    with open_writer(settings.warehouse_path) as con:
-        manifest = publish_after_ingest(con, settings, None)
-    console.print(f"published {len(manifest['tables'])} tables to {settings.snapshot_dir}")
+    if not check:
+        from racecramp.publish.publisher import publish_after_ingest
+        from racecramp.warehouse.writer import open_writer
+
+        with open_writer(settings.warehouse_path) as con:
+            manifest = publish_after_ingest(con, settings, None)
+        console.print(f"published {len(manifest['tables'])} tables to {settings.snapshot_dir}")
+    frames = {name: load_snapshot(settings.snapshot_dir, name) for name in published_marts()}
+    missing = [name for name, frame in frames.items() if frame is None]
+    if check and len(missing) == len(frames):
+        err_console.print(f"[red]no marts published in {settings.snapshot_dir}[/red]: run `racecramp marts` first")
+        raise typer.Exit(1)
+    failures = check_marts(frames, load_snapshot(settings.snapshot_dir, "course_points"))
+    for failure in failures:
+        err_console.print("[red]FAIL[/red] " + escape(failure.describe()), highlight=False)
+    checked = len(frames) - len(missing)
+    if failures:
+        err_console.print(f"{len(failures)} check(s) failed in {len({f.mart for f in failures})} of {checked} marts")
+        raise typer.Exit(1)
+    console.print(f"checks passed: {checked} marts" + (f" ({', '.join(missing)} not published)" if missing else ""))
 
 
 @app.command()

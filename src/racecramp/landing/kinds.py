@@ -256,7 +256,7 @@ REPORTS = Kind(
     description="Cramp reports from aid stations, the finish tent and (as self-reports) the survey.",
     columns=(
         Column("report_id", pl.String, "UUID chosen by the client; a retry reuses it (natural key)", nullable=False,
-               pattern=UUID_TEXT),
+               pattern=UUID_TEXT, sql="UUID"),
         _race_id(),
         Column("source", pl.String, "who saw the runner", nullable=False, isin=tuple(s.value for s in ReportSource)),
         _simulated(),
@@ -383,7 +383,7 @@ QUARANTINE = Table(
     columns=(
         Column("landed_at_utc", UTC_DT, "when the record reached the landing zone"),
         Column("source", pl.String, "landing kind and origin, e.g. `results:marathon_results_2017.csv`"),
-        Column("record", pl.String, "the record as it arrived (JSON)"),
+        Column("record", pl.String, "the record as it arrived (JSON)", sql="JSON"),
         Column("column", pl.String, "offending column (null for row-level checks)"),
         Column("check", pl.String, "the check that failed"),
         Column("message", pl.String, "e.g. `row 14 of file.csv: km=-3 ... expected >= 0`", nullable=False),
@@ -402,7 +402,7 @@ RAW_RECORDS = Table(
         Column("row_in_batch", pl.Int32, "position in the batch", nullable=False),
         Column("landed_at_utc", UTC_DT, "when it landed"),
         Column("source", pl.String, "who or what sent it"),
-        Column("record", pl.String, "the record as it arrived (JSON)"),
+        Column("record", pl.String, "the record as it arrived (JSON)", sql="JSON"),
     ),
     key=("batch_id", "row_in_batch"),
 )

@@ -41,9 +41,10 @@ def collect(frame: pl.DataFrame | pl.LazyFrame | None, mart: Mart) -> pl.DataFra
         return mart.empty()
     frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
     missing = [c for c in mart.schema if c not in frame.columns]
-    if missing:
-        raise ValueError(f"mart {mart.name}: the builder returned no column(s) {', '.join(missing)}; "
-                         f"marts.registry declares {', '.join(mart.schema)}")
+    extra = [c for c in frame.columns if c not in mart.schema]
+    if missing or extra:
+        raise ValueError(f"mart {mart.name}: the builder's columns differ from marts.registry "
+                         f"(missing {', '.join(missing) or 'none'}; undeclared {', '.join(extra) or 'none'})")
     return frame.select(list(mart.schema))
 
 

@@ -35,7 +35,8 @@ class CheckFailure:
 
     def describe(self) -> str:
         shown = "; ".join(
-            ", ".join(f"{k}={v!r}" for k, v in row.items()) for row in self.rows.head(SHOWN_ROWS).iter_rows(named=True)
+            ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in row.items())
+            for row in self.rows.head(SHOWN_ROWS).iter_rows(named=True)
         )
         more = f" (and {self.count - SHOWN_ROWS} more)" if self.count > SHOWN_ROWS else ""
         return f"{self.mart}: {self.check} {self.detail}: {self.count} row(s): {shown}{more}"
