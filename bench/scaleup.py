@@ -45,7 +45,7 @@ from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
 from racecramp.marts.heat import with_heat
 
 ROOT = Path(__file__).resolve().parents[1]
-REALDATA = Path("/work/shared/realdata/boston_results")
+REALDATA = ROOT.parent / "shared" / "realdata" / "boston_results"  # beside a checkout (maintainers)
 EDITIONS = (2015, 2017, 2018, 2019)
 SEED = 20170417
 TARGET_RUNNERS = 50_000

@@ -65,7 +65,7 @@ def test_every_passing_gets_a_wall_clock_from_its_wave(boston_2017):
     assert at_5k.isoformat().startswith("2017-04-17T13:52:25")
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="the real Boston file with names lives in ../shared/realdata")
+@pytest.mark.realdata
 def test_no_name_from_the_source_file_reaches_any_table(boston_2017):
     source = SHARED / "boston_results" / "marathon_results_2017.csv"
     import_results(boston_2017, source, "boston-2017")

@@ -10,12 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from paths import SHARED
 from racecramp.marts.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band, live_distress
 
 T0 = datetime(2017, 4, 17, 14, 0, tzinfo=timezone.utc)
 UTC = pl.Datetime("us", "UTC")
 ROOT = Path(__file__).resolve().parents[2]
-BOSTON = Path("/work/shared/realdata/boston_results")
+BOSTON = SHARED / "boston_results"
 KM = {"mat-05k": 5.0, "mat-10k": 10.0, "mat-15k": 15.0, "mat-20k": 20.0, "mat-25k": 25.0, "mat-35k": 35.0, "mat-40k": 40.0,
       "finish": 42.195}  # fmt: skip
 
@@ -158,7 +159,7 @@ def _documented_edition_rows() -> dict[str, tuple[int, int, float, float, float]
     return rows
 
 
-@pytest.mark.skipif(not (BOSTON / "marathon_results_2017.csv").exists(), reason="real Boston results not present")
+@pytest.mark.realdata
 def test_documented_boston_2017_figures_match_a_recomputation_from_the_real_file():
     spec = importlib.util.spec_from_file_location("scaleup", ROOT / "bench" / "scaleup.py")
     scaleup = importlib.util.module_from_spec(spec)

@@ -6,12 +6,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from paths import SHARED
 from racecramp.domain import KM_PER_MILE
 from racecramp.sources.mapping import MappingError, load_mapping
 from racecramp.sources.results import ROWS_SCHEMA, read_results, result_row_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
-BOSTON_2017 = Path("/work/shared/realdata/boston_results/marathon_results_2017.csv")
+BOSTON_2017 = SHARED / "boston_results" / "marathon_results_2017.csv"
 BOSTON_SPLIT_COLUMNS = ["5K", "10K", "15K", "20K", "Half", "25K", "30K", "35K", "40K"]
 
 
@@ -47,13 +48,12 @@ def all_strings(frame: pl.DataFrame) -> set[str]:
 
 @pytest.fixture(scope="module")
 def boston():
-    if not BOSTON_2017.exists():
-        pytest.skip(f"real data not present: {BOSTON_2017}")
     with open(BOSTON_2017, newline="", encoding="utf-8-sig") as fh:
         header, *records = list(csv.reader(fh))
     return header, records, read_results(BOSTON_2017, load_mapping("boston"), "boston-2017")
 
 
+@pytest.mark.realdata
 def test_boston_gives_one_row_per_data_row_in_file_order(boston):
     header, records, read = boston
     assert read.rows.height == len(records) == 26410
@@ -63,6 +63,7 @@ def test_boston_gives_one_row_per_data_row_in_file_order(boston):
     assert read.rows.schema == ROWS_SCHEMA
 
 
+@pytest.mark.realdata
 def test_boston_keeps_every_recorded_split_and_the_finish(boston):
     header, records, read = boston
     present = sum(
@@ -75,6 +76,7 @@ def test_boston_keeps_every_recorded_split_and_the_finish(boston):
     assert read.rows.get_column("finished").all()
 
 
+@pytest.mark.realdata
 def test_boston_winner_is_read_with_his_splits(boston):
     _, _, read = boston
     winner = read.rows.row(0, named=True)
@@ -84,6 +86,7 @@ def test_boston_winner_is_read_with_his_splits(boston):
     assert splits_of(read.rows, "11")[-1] == ("finish", 42.195, 7777.0)
 
 
+@pytest.mark.realdata
 def test_boston_names_and_home_towns_never_enter_the_frame(boston):
     header, records, read = boston
     names = {r[header.index("Name")] for r in records}
@@ -97,6 +100,7 @@ def test_boston_names_and_home_towns_never_enter_the_frame(boston):
     assert read.ignored_columns == []
 
 
+@pytest.mark.realdata
 def test_boston_real_file_has_no_row_problems(boston):
     _, _, read = boston
     assert result_row_problems(read.rows, course_km=42.195).height == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from paths import SHARED
 from racecramp.sources.weather import (
     WEATHER_OBSERVATIONS_SCHEMA,
     f_to_c,
@@ -27,7 +28,7 @@ VC_JSON = FIXTURES / "weather_visualcrossing.json"
 VC_CSV = FIXTURES / "weather_visualcrossing_flat.csv"
 MARATHONS = FIXTURES / "weather_marathons.json"
 ASOS_CSV = FIXTURES / "weather_iem_asos_bos_20170417.csv"
-REAL_VC_DIR = Path("/work/shared/realdata/weather_visualcrossing")
+REAL_VC_DIR = SHARED / "weather_visualcrossing"
 
 
 def utc(*args: int) -> datetime:
@@ -141,7 +142,7 @@ def test_csv_with_text_in_a_number_column_names_the_row(tmp_path):
         read_visualcrossing_csv(bad, marathons_path=MARATHONS)
 
 
-@pytest.mark.skipif(not REAL_VC_DIR.exists(), reason="shared real data not mounted")
+@pytest.mark.realdata
 def test_real_visualcrossing_file_has_one_row_per_instant():
     frame = read_visualcrossing_json(REAL_VC_DIR / "weather.json")
     # SOURCE.txt: 2,745 hourly records; the DST repeats must not collide on the table key.

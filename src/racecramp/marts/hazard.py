@@ -3,7 +3,7 @@
 This is a MODEL, not data. It turns a few published figures into an expectation so that
 alerts ("more cramps than expected at Aid 23 mi") and the forecast have a baseline, and so
 that the simulator draws cramps from the same assumptions the alerts test against. Every
-number below is either taken from a source in /work/shared/notes/domain.md or is labelled an
+number below is either taken from a cited source (docs/alerts.md, docs/simulator.md) or is labelled an
 assumption; change them in `HazardParams`, not in the formulas.
 
 For one runner, the expected number of cramp presentations over the whole race is
