@@ -31,12 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
+from racecramp.views import command as command_view  # noqa: E402
+from racecramp.views import shared  # noqa: E402
+
 from apptest_helpers import app, race_env  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
-
-from racecramp.views import command as command_view  # noqa: E402
-
-from racecramp.views import shared  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)
 TARGET_MS = 300.0

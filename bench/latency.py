@@ -40,9 +40,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from stack import TOKENS, write_config  # noqa: E402
-
 from racecramp.data import data_dir  # noqa: E402
+
+from stack import TOKENS, write_config  # noqa: E402
 
 RACE_FILE = data_dir() / "races" / "boston-2017.toml"
 STATION = "aid-23mi"
@@ -237,9 +237,9 @@ def main() -> None:
         config = write_config(Path(tmp))
         os.environ["RACECRAMP_CONFIG"] = str(config)
         os.environ.pop("RACECRAMP_DATA_DIR", None)
-        from racecramp.orchestration import supervisor as services
         from racecramp.config import load_settings
         from racecramp.landing.bulk import import_race
+        from racecramp.orchestration import supervisor as services
 
         settings = load_settings()
         import_race(settings, RACE_FILE)

@@ -37,12 +37,12 @@ import polars as pl
 
 from racecramp.data import data_dir
 from racecramp.domain import MARATHON_KM, age_band
+from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
+from racecramp.marts.heat import with_heat
 from racecramp.sources.mapping import load_mapping
 from racecramp.sources.race import read_race
 from racecramp.sources.results import read_results, result_row_problems
 from racecramp.sources.weather import read_visualcrossing_csv
-from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
-from racecramp.marts.heat import with_heat
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata" / "boston_results"  # beside a checkout (maintainers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from racecramp.config import Settings, load_settings

@@ -54,8 +54,8 @@ def replay_stack(directory: Path, source, with_dashboard: bool = False):
     RACECRAMP_CONFIG points at the stack's config and RACECRAMP_COMMAND_TOKEN holds its
     command token (the dashboard child reads it for alert actions) until the stack stops.
     """
-    from racecramp.simulate import replay
     from racecramp.orchestration import supervisor as services
+    from racecramp.simulate import replay
 
     tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
     config = write_config(directory, tokens=tokens)

@@ -12,15 +12,12 @@ from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from racecramp.errors import RacecrampError
 
 
-class SettingsError(ValueError):
+class SettingsError(RacecrampError, ValueError):
     """A setting has a bad value; the message names the key and the value."""
 
 

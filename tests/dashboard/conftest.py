@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from racecramp.config import Settings
+
 from apptest_helpers import race_env
 from dashboard_fixtures import small_race
-from racecramp.config import Settings
 
 
 @pytest.fixture(scope="module")

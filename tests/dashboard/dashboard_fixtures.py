@@ -19,19 +19,20 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.views.shared import Snapshots
 from racecramp.domain import MARATHON_KM, MUSCLE_GROUPS
 from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
-from racecramp.publish.snapshots import MANIFEST, snapshot_path, write_snapshot
 from racecramp.landing.kinds import ANALYST_TABLES
-from racecramp.marts.build import compute_marts
-from racecramp.marts.registry import ALERT_ACTIONS, LANDING_LOG, PREVIOUS_ALERTS, QUARANTINE
 from racecramp.marts.alerts import ACTION_SCHEMA
+from racecramp.marts.build import compute_marts
 from racecramp.marts.exposure import STATION_KINDS, exposure_by_point
 from racecramp.marts.hazard import expected_presentations_per_runner, station_catchments
 from racecramp.marts.heat import asof_weather, with_heat
+from racecramp.marts.registry import ALERT_ACTIONS, LANDING_LOG, PREVIOUS_ALERTS, QUARANTINE
+from racecramp.publish.snapshots import MANIFEST, snapshot_path, write_snapshot
+from racecramp.views.shared import Snapshots
 
 from paths import DATA  # noqa: E402
+
 RACE = "boston-2017"
 MATS_KM = {
     "mat-05k": 5.0, "mat-10k": 10.0, "mat-15k": 15.0, "mat-20k": 20.0, "mat-half": 21.0975,

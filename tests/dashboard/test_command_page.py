@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from racecramp.views.shared import Snapshots
+
 from apptest_helpers import fresh, metric, open_page, set_last_ingest
 from dashboard_fixtures import SMALL_EXPECTED
-from racecramp.views.shared import Snapshots
 
 
 def test_cramp_kpis_equal_the_hand_counts(small):

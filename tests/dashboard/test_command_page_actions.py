@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from apptest_helpers import open_page, running_intake
 from racecramp import landing
-from racecramp.views.shared import Snapshots
 from racecramp.landing.bulk import ingest_now
+from racecramp.views.shared import Snapshots
+
+from apptest_helpers import open_page, running_intake
 
 
 def _landed_actions(settings) -> list[dict]:
@@ -62,9 +63,10 @@ def _landed_closures(settings) -> list[dict]:
 
 
 def test_close_race_needs_the_confirmation_then_lands_a_closure_through_the_intake(small):
-    from dashboard_fixtures import RACE
     from racecramp.warehouse.sql import query
     from racecramp.warehouse.writer import open_writer
+
+    from dashboard_fixtures import RACE
 
     with running_intake(small):
         at = open_page(command_token="tok-command")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from racecramp.views.shared import Snapshots
+
 from apptest_helpers import metric, open_page
 from dashboard_fixtures import MED_FINISH_BEDS
-from racecramp.views.shared import Snapshots
 
 
 def _stations_table(at) -> pl.DataFrame:

@@ -7,11 +7,11 @@ import polars as pl
 import pytest
 import streamlit.config
 from streamlit.runtime.secrets import secrets_singleton
-
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import APP, APPTEST_TIMEOUT_S, app, running_intake
 from racecramp.views.shared import Snapshots
+
+from apptest_helpers import APP, APPTEST_TIMEOUT_S, app, running_intake
 
 AUTH = {"redirect_uri": "http://race.example/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "racecramp", "client_secret": "s",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from apptest_helpers import fresh, metric, open_page
 from racecramp import landing
-from racecramp.views.shared import Snapshots
 from racecramp.orchestration.drain import landing_backlog
+from racecramp.views.shared import Snapshots
+
+from apptest_helpers import fresh, metric, open_page
 
 
 def test_quarantined_report_is_shown_with_its_reason(small):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from apptest_helpers import open_page
 from racecramp.views.shared import Snapshots
+
+from apptest_helpers import open_page
 
 NUMBERS = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000")
 

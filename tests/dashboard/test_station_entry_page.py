@@ -6,9 +6,10 @@ from datetime import datetime
 
 import polars as pl
 
-from apptest_helpers import metric, open_page, running_intake
 from racecramp import landing
 from racecramp.landing.bulk import ingest_now
+
+from apptest_helpers import metric, open_page, running_intake
 
 
 def _landed_reports(settings) -> list[dict]:

@@ -24,15 +24,14 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
+from racecramp import landing  # noqa: E402
+from racecramp.orchestration.supervisor import dashboard_entry  # noqa: E402
+from racecramp.views import command as command_view  # noqa: E402
+from racecramp.views import shared  # noqa: E402
+
 from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
-
-from racecramp.views import command as command_view  # noqa: E402
-
-from racecramp.views import shared  # noqa: E402
-from racecramp.orchestration.supervisor import dashboard_entry  # noqa: E402
-from racecramp import landing  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course
 STARTUP_TIMEOUT_S = 60

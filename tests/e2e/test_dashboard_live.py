@@ -25,8 +25,8 @@ import httpx
 import polars as pl
 import pytest
 
-from racecramp.simulate import replay
 from racecramp.publish.snapshots import read_snapshot
+from racecramp.simulate import replay
 
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page
 from stack import replay_stack

@@ -16,11 +16,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from paths import DATA
 from racecramp.config import hash_token
 from racecramp.intake import create_app
 from racecramp.intake.idempotency import IdempotencyIndex
 from racecramp.intake.models import MAX_BATCH_RECORDS
+
+from paths import DATA
 
 RACE_ID = "boston-2017"
 DROP = object()  # marks a field to leave out of a report

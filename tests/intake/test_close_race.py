@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from racecramp import landing
 from racecramp.config import hash_token, load_settings
-from racecramp.landing.bulk import ingest_now
 from racecramp.intake import create_app
+from racecramp.landing.bulk import ingest_now
 from racecramp.warehouse.sql import query
 from racecramp.warehouse.writer import open_writer
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from racecramp.config import load_settings
+
 from stack import write_config
 
 

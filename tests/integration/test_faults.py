@@ -11,8 +11,8 @@ import httpx
 import polars as pl
 import pytest
 
-from racecramp.orchestration import supervisor as services
 from racecramp.landing.bulk import import_race
+from racecramp.orchestration import supervisor as services
 from racecramp.publish.snapshots import read_manifest, read_snapshot
 
 from paths import DATA

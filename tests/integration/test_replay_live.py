@@ -9,8 +9,8 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from racecramp.simulate import replay
 from racecramp.publish.snapshots import read_manifest, read_snapshot
+from racecramp.simulate import replay
 
 from stack import replay_stack
 

@@ -15,8 +15,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 from racecramp import landing
-from racecramp.orchestration import supervisor as services
 from racecramp.landing.bulk import import_race
+from racecramp.orchestration import supervisor as services
 
 from paths import DATA
 

@@ -8,14 +8,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from racecramp.marts.alerts import (
-    ACTION_SCHEMA,
-    AlertParams,
-    apply_alert_actions,
-    evaluate_alerts,
-    merge_alerts,
-    station_load,
-)
+from racecramp.marts.alerts import ACTION_SCHEMA, AlertParams, apply_alert_actions, evaluate_alerts, merge_alerts, station_load
 
 UTC = pl.Datetime("us", "UTC")
 RACE = "boston-2017"

@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from paths import SHARED
 from racecramp.marts.slowdown import late_slowdown_by_edition, late_slowdown_by_finish_band, live_distress
+
+from paths import SHARED
 
 T0 = datetime(2017, 4, 17, 14, 0, tzinfo=timezone.utc)
 UTC = pl.Datetime("us", "UTC")

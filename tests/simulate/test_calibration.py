@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from racecramp.simulate import replay
 from racecramp.simulate.cramp_model import (
     PRESENTATIONS_PER_1000_COOL_HIGH,
     PRESENTATIONS_PER_1000_COOL_LOW,
@@ -24,9 +25,9 @@ from racecramp.simulate.cramp_model import (
     SURVEY_PREVALENCE_LOW,
 )
 from racecramp.simulate.stream import SimulatedRace, event_stream, simulate_race, stream_digest
-from racecramp.simulate import replay
 
 from paths import DATA  # noqa: E402
+
 SEED = 20170417
 
 

@@ -11,15 +11,10 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 
-from racecramp.simulate.cramp_model import (
-    CrampModelParams,
-    planted_rate_ratios,
-    runner_segments,
-    runner_timelines,
-)
+from racecramp.marts.hazard import HazardParams, on_course_share
+from racecramp.simulate.cramp_model import CrampModelParams, planted_rate_ratios, runner_segments, runner_timelines
 from racecramp.simulate.declared import DeclaredFinishParams, synthesise_declared_finish
 from racecramp.simulate.stream import simulate_race
-from racecramp.marts.hazard import HazardParams, on_course_share
 
 UTC_US = pl.Datetime("us", "UTC")
 RACE = "test-2030"

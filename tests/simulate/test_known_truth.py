@@ -18,13 +18,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from racecramp.simulate import replay
 from racecramp.landing.kinds import KINDS
-from racecramp.simulate.cramp_model import planted_rate_ratios
-from racecramp.sources.roster import assign_waves, wave_table
 from racecramp.marts.cohort import cohort_rate_ratios, cohort_stretches
 from racecramp.marts.exposure import runner_segments
 from racecramp.marts.heat import with_heat
+from racecramp.simulate import replay
+from racecramp.simulate.cramp_model import planted_rate_ratios
+from racecramp.sources.roster import assign_waves, wave_table
 
 SEEDS = (2017, 20170417, 1)
 UTC_US = pl.Datetime("us", "UTC")

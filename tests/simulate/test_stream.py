@@ -11,15 +11,9 @@ import polars as pl
 import pytest
 
 from racecramp.landing.kinds import KINDS
-from racecramp.simulate.cramp_model import CrampModelParams
-from racecramp.simulate.stream import (
-    SIMULATED_REPORT_NAMESPACE,
-    canonical_event_json,
-    event_stream,
-    simulate_race,
-    stream_digest,
-)
 from racecramp.marts.hazard import HazardParams
+from racecramp.simulate.cramp_model import CrampModelParams
+from racecramp.simulate.stream import SIMULATED_REPORT_NAMESPACE, canonical_event_json, event_stream, simulate_race, stream_digest
 
 UTC_US = pl.Datetime("us", "UTC")
 RACE = "test-2030"

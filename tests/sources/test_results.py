@@ -6,10 +6,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from paths import SHARED
 from racecramp.domain import KM_PER_MILE
 from racecramp.sources.mapping import MappingError, load_mapping
 from racecramp.sources.results import ROWS_SCHEMA, read_results, result_row_problems
+
+from paths import SHARED
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOSTON_2017 = SHARED / "boston_results" / "marathon_results_2017.csv"

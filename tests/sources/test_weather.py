@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from paths import SHARED
 from racecramp.sources.weather import (
     WEATHER_OBSERVATIONS_SCHEMA,
     f_to_c,
@@ -22,6 +21,8 @@ from racecramp.sources.weather import (
     read_visualcrossing_csv,
     read_visualcrossing_json,
 )
+
+from paths import SHARED
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VC_JSON = FIXTURES / "weather_visualcrossing.json"

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from racecramp.landing.bulk import ingest_now
 from racecramp.orchestration.drain import read_status
+from racecramp.sources.weather_feed import drop_dir, poll_weather
 from racecramp.warehouse.sql import query
 from racecramp.warehouse.writer import open_writer
-from racecramp.sources.weather_feed import drop_dir, poll_weather
 
 from paths import DATA
 

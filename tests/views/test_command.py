@@ -12,7 +12,6 @@ from racecramp.views import command as command_view
 
 from view_frames import NOW, RACE, T, participants, reports  # noqa: F401
 
-
 # --------------------------------------------------------------------------- KPIs
 
 

@@ -13,7 +13,6 @@ from racecramp.views import shared
 
 from view_frames import NOW, RACE, T, reports  # noqa: F401
 
-
 # --------------------------------------------------------------------------- race clock
 
 

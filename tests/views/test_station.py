@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-
-
 from racecramp.config import hash_token
 from racecramp.views import station as station_view
 
 from view_frames import NOW, RACE
-
 
 # --------------------------------------------------------------------------- station entry
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import typer
 
-from racecramp.data import data_dir
 from racecramp import landing
+from racecramp.cli.common import console, err_console, get_settings
 from racecramp.config import Settings
+from racecramp.data import data_dir
 from racecramp.landing.bulk import import_race, import_results, import_weather, ingest_now
 from racecramp.warehouse.mart_io import load_inputs
 from racecramp.warehouse.writer import open_writer
@@ -51,8 +53,8 @@ def demo_tokens(settings: Settings, say=print) -> dict[str, str]:
 
 def load_demo(settings: Settings, say=print, races: tuple[str, ...] = DEMO_RACES) -> None:
     """Import the demo races and land their simulated cramp reports and surveys (bulk)."""
-    from racecramp.simulate.stream import simulate_race
     from racecramp.marts.heat import with_heat
+    from racecramp.simulate.stream import simulate_race
 
     for race_id in races:
         say(f"importing {race_id} (race, results, weather) ...")
@@ -73,3 +75,49 @@ def load_demo(settings: Settings, say=print, races: tuple[str, ...] = DEMO_RACES
         landing.append_frame(settings.landing_dir, "survey", sim.survey_responses, source=f"simulator:{race_id}")
     summary = ingest_now(settings)
     say(f"merged: {summary.accepted} accepted, {summary.quarantined} quarantined; marts published to {settings.snapshot_dir}")
+
+
+def demo(
+    speed: float = typer.Option(60.0, "--speed", help="replay speed (race seconds per wall second)"),
+    replay_live: bool = typer.Option(True, "--replay/--bulk", help="replay Boston 2017 live (default) or load it in bulk"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="start the stack (with --bulk: after loading)"),
+):
+    """The demo: Boston 2018 in bulk, then the stack and a live replay of Boston 2017 at 60x,
+    with SIMULATED cramp reports and survey answers."""
+    from racecramp.cli.drill import run_replay
+    from racecramp.cli.stack import serve
+    from racecramp.orchestration import supervisor as services
+    from racecramp.simulate.replay import ReplayError
+
+    if replay_live and not serve_after:
+        err_console.print("[red]--no-serve goes with --bulk[/red]: a live replay needs the stack running")
+        raise typer.Exit(2)
+    settings = get_settings()
+    demo_tokens(settings, say=console.print)
+    if not replay_live:
+        load_demo(settings, say=console.print, races=DEMO_RACES)
+        if serve_after:
+            serve(no_dashboard=False)
+        return
+    load_demo(settings, say=console.print, races=EARLIER_EDITIONS)
+    console.print("starting racecramp (Prefect server, flows, intake, dashboard) ...")
+    stack = services.start_stack(settings, with_dashboard=True)
+    try:
+        urls = stack.urls()
+        for name, url in urls.items():
+            console.print(f"  {name:10s} {url}")
+        if "dashboard" in urls:
+            console.print(f"[bold green]open the dashboard: {urls['dashboard']}[/bold green]")
+        try:
+            run_replay(settings, LIVE_RACE, speed, DEMO_SEED, None, None, None, None, True)
+        except ReplayError as exc:
+            err_console.print(f"[red]replay stopped:[/red] {exc}")
+        console.print(f"replay finished; the stack keeps running (dashboard {urls.get('dashboard', '-')}); Ctrl-C to stop")
+    except KeyboardInterrupt:
+        services.stop_stack(stack)
+        raise typer.Exit(130) from None
+    raise typer.Exit(services.run_forever(stack, on_event=lambda msg: err_console.print(f"[yellow]{msg}[/yellow]")))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)

@@ -18,8 +18,8 @@ import httpx
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from racecramp.views import shared
 from racecramp.config import Settings, load_settings
+from racecramp.views import shared
 
 # Live parts of each page rerun this often (the issue asks for 10 s or faster).
 REFRESH_EVERY = "5s"

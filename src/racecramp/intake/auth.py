@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from racecramp.domain import COMMAND, STATION, STATION_PREFIX
 from racecramp.landing.kinds import kind as landing_kind
 
+
 class AuthError(Exception):
     """401: no token, or a token that matches no principal."""
 

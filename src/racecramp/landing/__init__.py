@@ -23,7 +23,8 @@ from typing import Any, Iterable
 import polars as pl
 
 from racecramp.durable import atomic_write, ensure_dir, is_temporary
-from racecramp.landing.kinds import KIND_NAMES, kind as kind_named
+from racecramp.landing.kinds import KIND_NAMES
+from racecramp.landing.kinds import kind as kind_named
 
 KINDS = KIND_NAMES
 

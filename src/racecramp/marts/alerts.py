@@ -31,12 +31,7 @@ from scipy.stats import poisson
 
 from racecramp.domain import WbgtFlag
 from racecramp.marts.forecast import race_weather
-from racecramp.marts.hazard import (
-    HazardParams,
-    expected_presentations_per_runner,
-    require_columns,
-    station_catchments,
-)
+from racecramp.marts.hazard import HazardParams, expected_presentations_per_runner, require_columns, station_catchments
 from racecramp.marts.heat import asof_weather
 from racecramp.marts.locator import MEDICAL_REPORT_SOURCES, check_now_utc, collect_if_lazy, finish_km_by_race
 

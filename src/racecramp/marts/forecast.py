@@ -28,20 +28,15 @@ from datetime import datetime, timedelta
 import polars as pl
 from scipy.stats import poisson
 
-from racecramp.marts.hazard import (
-    HazardParams,
-    expected_presentations_per_runner,
-    require_columns,
-    station_catchments,
-)
+from racecramp.marts.hazard import HazardParams, expected_presentations_per_runner, require_columns, station_catchments
 from racecramp.marts.heat import preferred_weather_source
 from racecramp.marts.locator import (
-    medical_reports_by_runner,
     STOPPED_DISPOSITIONS,
-    collect_if_lazy,
     check_now_utc,
+    collect_if_lazy,
     finish_km_by_race,
     latest_passings,
+    medical_reports_by_runner,
     with_next_mat,
 )
 

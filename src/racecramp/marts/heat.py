@@ -13,13 +13,7 @@ import numpy as np
 import polars as pl
 import thermofeel
 
-from racecramp.domain import (
-    WBGT_BLACK_ABOVE_C,
-    WBGT_RED_FROM_C,
-    WBGT_WHITE_BELOW_C,
-    WBGT_YELLOW_FROM_C,
-    WbgtFlag,
-)
+from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BELOW_C, WBGT_YELLOW_FROM_C, WbgtFlag
 
 # Magnus-Tetens saturation vapour pressure over water, e_s = 6.11 * 10**(a*T / (b + T)) hPa,
 # with Tetens (1930) / Murray (1967, J. Appl. Meteor. 6:203) coefficients. These are the

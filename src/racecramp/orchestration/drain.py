@@ -20,8 +20,8 @@ from typing import Callable
 from racecramp import landing
 from racecramp.config import Settings
 from racecramp.durable import atomic_write_text
-from racecramp.warehouse.ingest import IngestSummary, ingest_pending
 from racecramp.publish.publisher import publish_after_ingest
+from racecramp.warehouse.ingest import IngestSummary, ingest_pending
 from racecramp.warehouse.writer import open_writer
 
 log = logging.getLogger(__name__)

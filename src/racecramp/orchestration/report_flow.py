@@ -16,8 +16,8 @@ from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.schedules import Cron
 
 from racecramp.config import Settings, load_settings
-from racecramp.orchestration.prefect_events import RACE_CLOSED
 from racecramp.landing.bulk import ingest_now
+from racecramp.orchestration.prefect_events import RACE_CLOSED
 from racecramp.publish.snapshots import snapshot_path
 from racecramp.report.closure import RACE_RESOURCE_PREFIX
 from racecramp.report.schedule import report_schedule

@@ -28,7 +28,6 @@ from racecramp.orchestration.supervisor import wait_healthy
 from racecramp.season.aggregates import EditionAggregates, SeasonAccumulator
 from racecramp.season.run import edition_chunks, editions_summary, season_race_ids, write_season_results
 
-
 LOCAL_WORKERS = 2
 # One polars thread per worker process: 2 workers × 1 thread fill the 2 cores without
 # oversubscription (measured faster than 2 × 2 threads; docs/benchmarks.md).

@@ -20,7 +20,6 @@ from racecramp import dashboard
 from racecramp.config import Settings
 
 
-
 def prefect_env(settings: Settings) -> dict[str, str]:
     """Environment for every child: Prefect home under the data dir, telemetry off."""
     env = dict(os.environ)

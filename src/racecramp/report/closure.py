@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from racecramp.orchestration import prefect_events as events
 from racecramp import landing
 from racecramp.config import Settings
+from racecramp.orchestration import prefect_events as events
 from racecramp.warehouse.ingest import IngestSummary
 
 RACE_RESOURCE_PREFIX = "racecramp.race."

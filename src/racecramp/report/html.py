@@ -13,9 +13,9 @@ from typing import Any, Callable
 import polars as pl
 
 from racecramp.domain import SLOWDOWN_RATIO, SMALL_COUNT_BELOW
+from racecramp.marts.survey import ASSOCIATION_NOTE
 from racecramp.report import charts
 from racecramp.report.build import RaceReport, Rate
-from racecramp.marts.survey import ASSOCIATION_NOTE
 
 DASH = "—"
 

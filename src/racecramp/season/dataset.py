@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 import polars as pl
+from fsspec.implementations.local import LocalFileSystem
 
 # What the pooled analysis reads per edition (and what publish writes).
 SEASON_TABLES = ("participants", "passings", "course_points", "cramp_reports", "survey_responses", "weather_heat")

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from racecramp.warehouse.sql import utc_frame
-from racecramp.season.dataset import write_edition
 from racecramp.marts.heat import with_heat
-from racecramp.warehouse.sql import query
+from racecramp.season.dataset import write_edition
+from racecramp.warehouse.sql import query, utc_frame
 
 if TYPE_CHECKING:
     from racecramp.config import Settings

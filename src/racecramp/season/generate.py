@@ -41,15 +41,10 @@ import polars as pl
 
 from racecramp.data import data_dir
 from racecramp.domain import SLOWDOWN_RATIO, PointKind
-from racecramp.season.dataset import write_edition
-from racecramp.simulate.cramp_model import (
-    COLLAPSE_RR,
-    FINISH_TENT_DELAY_S,
-    MANJRA_1996_MUSCLE_SHARES,
-    SA_IRONMAN_SEVERITY_SHARES,
-)
 from racecramp.marts.hazard import HazardParams, heat_multiplier, km_weight_cumulative
 from racecramp.marts.heat import with_heat
+from racecramp.season.dataset import write_edition
+from racecramp.simulate.cramp_model import COLLAPSE_RR, FINISH_TENT_DELAY_S, MANJRA_1996_MUSCLE_SHARES, SA_IRONMAN_SEVERITY_SHARES
 
 DATA = data_dir()
 BASE_EDITIONS = ("boston-2017", "boston-2018")

@@ -38,7 +38,6 @@ import numpy as np
 import polars as pl
 
 from racecramp.domain import MARATHON_KM, SLOWDOWN_RATIO, PointKind
-from racecramp.simulate.declared import stream_rng
 from racecramp.marts.hazard import (
     PRESENTATIONS_PER_1000_STARTERS_HIGH,
     PRESENTATIONS_PER_1000_STARTERS_LOW,
@@ -51,6 +50,7 @@ from racecramp.marts.hazard import (
     require_columns,
 )
 from racecramp.marts.heat import preferred_weather_source
+from racecramp.simulate.declared import stream_rng
 
 UTC_DT = pl.Datetime("us", "UTC")
 

@@ -35,7 +35,9 @@ import polars as pl
 
 from racecramp.data import data_dir
 from racecramp.durable import atomic_write, atomic_write_text
+from racecramp.errors import RacecrampError
 from racecramp.intake.models import MAX_BATCH_RECORDS
+from racecramp.marts.heat import with_heat
 from racecramp.simulate.cramp_model import medical_stations
 from racecramp.simulate.stream import (
     KIND_PARTICIPANTS,
@@ -52,7 +54,6 @@ from racecramp.sources.race import read_race
 from racecramp.sources.results import read_results
 from racecramp.sources.roster import roster_from_results
 from racecramp.sources.weather import read_visualcrossing_csv
-from racecramp.marts.heat import with_heat
 
 DATA = data_dir()
 DEFAULT_SEED = 2017
@@ -82,7 +83,7 @@ RETRY_DEADLINE_S = 180.0
 HTTP_TIMEOUT_S = 30.0
 
 
-class ReplayError(RuntimeError):
+class ReplayError(RacecrampError, RuntimeError):
     """The replay cannot go on; the message says what and what to do."""
 
 
@@ -406,11 +407,11 @@ def ensure_tokens(path: Path, principals: Iterable[str]) -> dict[str, str]:
 def ensure_race_published(settings: Any, source: ReplaySource) -> bool:
     """Import the race definition (landing -> validation -> writer) when the published course
     does not know the race yet, so the intake accepts its events. True when it imported."""
-    from racecramp.validation.course import CourseNotPublished, course_index
     from racecramp.landing.bulk import import_race
+    from racecramp.validation.context import CourseNotPublished, context_from_snapshots
 
     try:
-        known = source.race_id in course_index(settings).distance_km
+        known = source.race_id in context_from_snapshots(settings.snapshot_dir).distance_km
     except CourseNotPublished:
         known = False
     if not known:

@@ -20,6 +20,7 @@ import polars as pl
 
 from racecramp.domain import ReportSource
 from racecramp.landing.kinds import KINDS
+from racecramp.marts.heat import preferred_weather_source
 from racecramp.simulate.cramp_model import (
     DETAILS_STREAM,
     PRESENTATION_STREAM,
@@ -34,7 +35,6 @@ from racecramp.simulate.cramp_model import (
     with_segment_hazard,
 )
 from racecramp.simulate.declared import stream_rng, synthesise_declared_finish
-from racecramp.marts.heat import preferred_weather_source
 
 # Fixed namespace for simulated report ids: uuid5(namespace, "race|seed|bib|km") is the same
 # on every run, so a replay that retries a post reuses the id and the report lands once.

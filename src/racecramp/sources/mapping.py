@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from racecramp.domain import KM_PER_MILE, MARATHON_KM, SEXES
+from racecramp.errors import RacecrampError
 from racecramp.sources.timeparse import DEFAULT_MISSING, TIME_FORMATS
 
 TIMES = ("cumulative", "per_segment")
@@ -59,7 +60,7 @@ TOP_LEVEL_KEYS = {
 }
 
 
-class MappingError(ValueError):
+class MappingError(RacecrampError, ValueError):
     """The mapping or the file does not fit it; the message names the mapping, key and value."""
 
 

@@ -21,8 +21,10 @@ WAVE_DTYPE = pl.List(
     )
 )
 
+from racecramp.errors import RacecrampError
 
-class RaceFileError(ValueError):
+
+class RaceFileError(RacecrampError, ValueError):
     """A race file is missing a field or has a bad value; the message says which."""
 
 

@@ -30,15 +30,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from racecramp.landing.kinds import KINDS
+from racecramp.sources.mapping import MappingError
 
 NBSP = "\u00a0"
 # Fixed namespace: a report without an id gets uuid5(namespace, file + row), so importing
 # the same log twice gives the same report_ids and stores each report once.
 REPORT_ID_NAMESPACE = uuid.UUID("6f1c3c64-7d0e-4c55-9a35-2f8f0a4f1e10")
-
-
-class MappingError(ValueError):
-    """The mapping or the file does not fit; the message names the key or column."""
 
 
 @dataclass

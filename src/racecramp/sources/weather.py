@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

@@ -13,16 +13,17 @@ from pathlib import Path
 import polars as pl
 
 from racecramp.columns import require_columns
+from racecramp.errors import RacecrampError
 
 RACE_COLUMNS = ("race_id", "distance_km")
 POINT_COLUMNS = ("race_id", "point_id", "kind", "km")
 
 
-class CourseNotPublished(LookupError):
+class CourseNotPublished(RacecrampError, LookupError):
     """No course snapshot exists yet (nothing has been imported and ingested)."""
 
 
-class CourseSnapshotError(ValueError):
+class CourseSnapshotError(RacecrampError, ValueError):
     """A course snapshot exists but lacks a column the checks need."""
 
 

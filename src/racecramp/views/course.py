@@ -8,7 +8,6 @@ from racecramp.domain import PointKind
 from racecramp.marts.hazard import station_catchments
 from racecramp.views.shared import for_race
 
-
 COURSE_COLUMNS = (
     "point_id", "label", "kind", "km", "cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000",
     "small_count", "runners_approaching", "in_tent_now", "arrivals_next_30m", "expected_cramps_next_30m",

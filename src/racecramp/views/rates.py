@@ -6,7 +6,6 @@ import polars as pl
 
 from racecramp.views.shared import for_race
 
-
 RATE_TAIL = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count",
              "denominator_kind", "simulated")
 

@@ -21,8 +21,8 @@ import duckdb
 import polars as pl
 
 from racecramp import landing
-from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
 from racecramp.columns import schema_of
+from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
 from racecramp.sources.roster import passings_with_clock
 from racecramp.validation.context import ValidationContext
 from racecramp.validation.validate import BatchValidation, validate_batch

@@ -10,9 +10,9 @@ import polars as pl
 import streamlit as st
 
 from racecramp.dashboard import ui
+from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BELOW_C, WBGT_YELLOW_FROM_C
 from racecramp.views import command as command_view
 from racecramp.views import shared
-from racecramp.domain import WBGT_BLACK_ABOVE_C, WBGT_RED_FROM_C, WBGT_WHITE_BELOW_C, WBGT_YELLOW_FROM_C
 
 # How far back the command charts look from the race clock.
 CHART_WINDOW = timedelta(hours=4)

@@ -6,9 +6,9 @@ import polars as pl
 import streamlit as st
 
 from racecramp.dashboard import ui
+from racecramp.orchestration.drain import landing_backlog, read_status
 from racecramp.views import data_quality as quality_view
 from racecramp.views import shared
-from racecramp.orchestration.drain import landing_backlog, read_status
 
 ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
 start = ui.page_context()

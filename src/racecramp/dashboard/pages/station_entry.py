@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 import streamlit as st
 
 from racecramp.dashboard import ui
-from racecramp.views import station as station_view
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, Severity
+from racecramp.views import station as station_view
 
 # When the race clock is this far behind the wall clock the data is a replay of a past
 # race, and a report is time-stamped on the race clock so it lands inside the replay.
