@@ -213,7 +213,7 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
         status, health = intake.health()
         return JSONResponse(status_code=status, content=health.model_dump(mode="json"))
 
-    app.include_router(station_router(settings, principal))
+    app.include_router(station_router(intake, principal))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

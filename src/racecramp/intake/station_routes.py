@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+import polars as pl
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -24,7 +25,11 @@ from racecramp.config import Settings
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, PointKind, ReportSource, Severity
 from racecramp.intake import auth
 from racecramp.intake.models import ErrorDetail
+from racecramp.marts.exposure import STATION_KINDS
 from racecramp.publish import snapshot_path
+
+if TYPE_CHECKING:
+    from racecramp.intake.app import Intake
 
 APP_DIR = Path(__file__).with_name("station_app")
 APP_PATH = "/station/"
@@ -43,6 +48,8 @@ SHELL_FILES = {
     "vendor/zxing-library-0.23.0.min.js": "text/javascript; charset=utf-8",
 }
 SERVICE_WORKER = "sw.js"
+# The course snapshot's columns that name a station for people (the intake's course index has no labels).
+LABEL_COLUMNS = ("race_id", "point_id", "label")
 SHELL_MANIFEST = "shell.js"
 
 # Only same-origin scripts, styles and requests; the camera preview is a local MediaStream.
@@ -119,39 +126,33 @@ def report_fields() -> list[ReportField]:
     ]
 
 
-def race_stations(settings: Settings, race_id: str) -> list[Station]:
-    """The race's aid stations and medical tents from the published course, by km."""
-    points = views.load_snapshot(snapshot_path(settings.snapshot_dir, "course_points"))
-    if points is None:
-        raise HTTPException(
-            status_code=503, headers={"Retry-After": "30"},
-            detail="no course published yet: run racecramp import race / ingest first",
-        )
-    rows = views.station_choices(points, race_id).iter_rows(named=True)
+def race_stations(course: pl.DataFrame, labels: pl.DataFrame | None, race_id: str) -> list[Station]:
+    """The race's aid stations and medical tents, by km; a point without a label is named by its id."""
+    named = {}
+    if labels is not None and set(LABEL_COLUMNS) <= set(labels.columns):
+        named = {p: lab for r, p, lab in labels.select(LABEL_COLUMNS).iter_rows() if r == race_id and lab}
+    points = course.filter((pl.col("race_id") == race_id) & pl.col("kind").is_in(STATION_KINDS)).sort("km", "point_id")
     return [
         Station(
-            point_id=row["point_id"], label=row["label"] or row["point_id"], km=row["km"], kind=row["kind"],
-            source=ReportSource.FINISH_TENT.value if row["kind"] == PointKind.MEDICAL_TENT.value else ReportSource.AID_STATION.value,
+            point_id=point_id, label=named.get(point_id, point_id), km=km, kind=kind,
+            source=ReportSource.FINISH_TENT.value if kind == PointKind.MEDICAL_TENT.value else ReportSource.AID_STATION.value,
         )
-        for row in rows
+        for point_id, kind, km in points.select("point_id", "kind", "km").iter_rows()
     ]
 
 
-def station_session(settings: Settings, principal: auth.Principal) -> StationSession:
-    """The answer of GET /v1/station; raises ForbiddenError for a token that cannot report here."""
-    auth.require(principal, "reports")
-    race_id = race_for(settings, principal)
-    stations = race_stations(settings, race_id)
+def station_session(principal: auth.Principal, race_id: str, stations: list[Station]) -> StationSession:
+    """The answer of GET /v1/station for a station or command principal; ForbiddenError when it cannot report to `race_id`."""
     if not stations:
         raise auth.ForbiddenError(f"race {race_id!r} has no aid station or medical tent in the published course")
     own = None
     if not principal.is_command:
         matches = [s for s in stations if s.point_id == principal.station]
         if not matches:
+            shown = ", ".join(s.point_id for s in stations[:8]) + (", …" if len(stations) > 8 else "")
             raise auth.ForbiddenError(
                 f"this token belongs to station {principal.station!r} ({principal.name}), which is not an aid station "
-                f"or medical tent of {race_id}'s published course (stations: {', '.join(s.point_id for s in stations[:8])}"
-                f"{', …' if len(stations) > 8 else ''}); ask medical command for this station's card"
+                f"or medical tent of {race_id}'s published course (stations: {shown}); ask medical command for this station's card"
             )
         own = matches[0]
         stations = matches
@@ -172,7 +173,7 @@ def _read_shell() -> dict[str, bytes]:
     return files
 
 
-def station_router(settings: Settings, principal: Callable[..., Any]) -> APIRouter:
+def station_router(intake: Intake, principal: Callable[..., Any]) -> APIRouter:
     """Routes of the station app; `principal` is the intake's bearer-token dependency."""
     router = APIRouter()
     files = _read_shell()
@@ -189,7 +190,10 @@ def station_router(settings: Settings, principal: Callable[..., Any]) -> APIRout
     def get_station(who: auth.Principal = Depends(principal)) -> StationSession:
         """Who this token is: its station (label, km, kind), the race, and the report form's choices."""
         try:
-            return station_session(settings, who)
+            auth.require(who, "reports")
+            race_id = race_for(intake.settings, who)
+            labels = views.load_snapshot(snapshot_path(intake.settings.snapshot_dir, "course_points"), LABEL_COLUMNS)
+            return station_session(who, race_id, race_stations(intake.course().course, labels, race_id))
         except auth.ForbiddenError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 

@@ -54,7 +54,7 @@
   }
 
   function clockTime(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
   }
 
   function choiceLabel(name, value) {
@@ -309,12 +309,11 @@
       el("span", { className: "chip-icon", "aria-hidden": "true", text: STATUS_ICON[record.status] }),
       document.createTextNode(STATUS_TEXT[record.status]));
     const title = el("div", { className: "report-title" },
-      el("span", { className: "report-bib", text: body.bib ? `Bib ${body.bib}` : "No bib" }),
-      el("span", { className: "report-what", text: `${choiceLabel("muscle_group", body.muscle_group)} \u00B7 ${choiceLabel("severity", body.severity)}` }),
-      chip);
-    const meta = el("div", { className: "report-meta",
-      text: `${clockTime(body.reported_at_utc)} \u00B7 ${record.station_label} \u00B7 ${choiceLabel("treatment", body.treatment)} \u00B7 ${choiceLabel("disposition", body.disposition)}` });
-    const item = el("li", { className: "report", "data-status": record.status, "data-report-id": record.report_id }, title, meta);
+      el("span", { className: "report-bib", text: body.bib ? `Bib ${body.bib}` : "No bib" }), chip);
+    const what = el("div", { className: "report-what",
+      text: ["muscle_group", "severity", "treatment", "disposition"].map((name) => choiceLabel(name, body[name])).join(" \u00B7 ") });
+    const meta = el("div", { className: "report-meta", text: `${clockTime(body.reported_at_utc)} \u00B7 ${record.station_label}` });
+    const item = el("li", { className: "report", "data-status": record.status, "data-report-id": record.report_id }, title, what, meta);
     const note = record.status === "stored" ? `Stored at the intake ${clockTime(record.stored_at)}` :
       record.status === "sent" ? `Sent ${record.attempts}\u00D7 \u00B7 ${record.message || "waiting for the answer"}` :
       record.status === "attention" ? `The intake answered ${record.http_status}: ${record.message}` :
