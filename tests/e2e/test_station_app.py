@@ -56,15 +56,16 @@ def intake(course):
 
 
 @contextmanager
-def app_page(browser, url: str, viewport: dict = PHONE):
-    """A fresh browser context (no stored reports, no service worker) with the station app open."""
+def app_page(browser, url: str | None, viewport: dict = PHONE):
+    """A fresh browser context (no stored reports, no service worker), with the station app open at `url`."""
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        open_app(page, url)
+        if url is not None:
+            open_app(page, url)
         yield page
         assert errors == [], f"the page raised: {errors}"
     finally:
@@ -231,3 +232,108 @@ def test_answers_lost_on_the_way_back_are_resent_and_stored_once(course, intake,
     for rid in (first, second):
         assert landed[rid]["bib"] == bodies[rid]["bib"]
         assert utc(landed[rid]["reported_at_utc"]) == utc(bodies[rid]["reported_at_utc"])
+
+
+# ---- refused reports -------------------------------------------------------------------------
+
+
+def sign_out(page) -> str:
+    """Sign out through the station card dialog; returns what the dialog said about unsent reports."""
+    page.click("#card-button")
+    page.wait_for_selector("#card-dialog[open]")
+    said = page.inner_text("#card-unsent")
+    page.click("#sign-out")
+    page.wait_for_selector("#signin:not([hidden])")
+    return said
+
+
+def test_a_403_is_shown_on_its_report_and_the_queue_goes_on_with_the_next(course, intake, browser):
+    with app_page(browser, intake) as page:
+        sign_in(page, COMMAND_TOKEN)
+        choose_station(page, "aid-17mi")
+        page.context.set_offline(True)
+        for_aid17 = save_report(page, bib="9301")
+        choose_station(page, "aid-16mi")
+        for_aid16 = save_report(page, bib="9302")
+        # The tablet changes hands: command signs out (offline), the mile-16 volunteer signs in.
+        assert "2 reports have not been stored" in sign_out(page)
+        page.context.set_offline(False)
+        sign_in(page, STATION_TOKEN)
+        wait_for_statuses(page, {for_aid17: "attention", for_aid16: "stored"})
+        refused = page.locator(f".report[data-report-id='{for_aid17}']")
+        assert "Needs attention" in refused.locator(".chip").inner_text()
+        message = refused.locator(".report-message").inner_text()
+        assert "403" in message and "aid-17mi" in message and "aid-16mi" in message
+        assert refused.get_by_role("button", name="Send again").is_visible()
+        assert "1 needs attention" in page.inner_text("#queue-summary")
+    assert landed_count(course, [for_aid17, for_aid16]) == Counter({for_aid17: 0, for_aid16: 1})
+
+
+@contextmanager
+def station_moved(settings, point_id: str, km: float):
+    """Medical command republishes the course with `point_id` at another km; restored afterwards."""
+    path = snapshot_path(settings.snapshot_dir, "course_points")
+    original = pl.read_parquet(path)
+    write_snapshot(original.with_columns(pl.when(pl.col("point_id") == point_id).then(km).otherwise(pl.col("km")).alias("km")), path)
+    try:
+        yield
+    finally:
+        write_snapshot(original, path)
+
+
+def test_a_422_is_shown_on_its_report_and_the_queue_goes_on_with_the_next(course, intake, browser):
+    with app_page(browser, intake) as page:
+        sign_in(page, COMMAND_TOKEN)
+        choose_station(page, "aid-16mi")
+        page.context.set_offline(True)
+        stale_km = save_report(page, bib="9401", muscle="hamstring", severity="moderate")
+        choose_station(page, "aid-17mi")
+        fine = save_report(page, bib="9402")
+        with station_moved(course, "aid-16mi", km=27.0):
+            page.context.set_offline(False)
+            wait_for_statuses(page, {stale_km: "attention", fine: "stored"})
+        refused = page.locator(f".report[data-report-id='{stale_km}']")
+        message = refused.locator(".report-message").inner_text()
+        assert "422" in message and "km=25.75" in message and "aid-16mi at km 27" in message
+
+        # The screenshots in docs/: a report of each status (a queued one written offline).
+        page.context.set_offline(True)
+        save_report(page, bib="9403", muscle="calf", severity="severe")
+        page.wait_for_selector("#toast", state="hidden")
+        page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
+        page.screenshot(path=str(SCREENSHOTS / "station-app-phone.png"))
+        page.locator("#queue-title").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "station-app-phone-queue.png"))
+        page.set_viewport_size(TABLET)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(SCREENSHOTS / "station-app-tablet.png"))
+        page.set_viewport_size(PHONE)
+    assert landed_count(course, [stale_km, fine]) == Counter({stale_km: 0, fine: 1})
+
+
+# ---- the app without the server ----------------------------------------------------------------
+
+
+def test_the_service_worker_opens_the_app_with_the_intake_stopped(course, browser):
+    settings = course.model_copy(update={"intake_port": free_port()})
+    url = f"http://{settings.intake_host}:{settings.intake_port}"
+    with app_page(browser, None) as page:
+        with running_intake(settings):
+            open_app(page, url)
+            sign_in(page, STATION_TOKEN)
+            wait_for_service_worker(page)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/station/", timeout=2)
+
+        open_app(page, url)  # a page load with nothing listening on the port
+        assert page.inner_text("#station-line").startswith("Aid mile 16")
+        written = save_report(page, bib="9501")
+        wait_for_statuses(page, {written: "sent"})  # tried, no answer: it stays in the queue
+        other_tab = page.context.new_page()
+        open_app(other_tab, url)
+        assert other_tab.locator(f".report[data-report-id='{written}']").count() == 1
+        other_tab.close()
+
+        with running_intake(settings):  # the intake is back: the retry stores the report
+            wait_for_statuses(page, {written: "stored"}, timeout_s=45)
+    assert landed_count(course, [written]) == Counter({written: 1})

@@ -128,7 +128,9 @@
       return;
     }
     const who = session.principal === "command" ? "medical command" : session.principal;
-    $("station-line").textContent = session.station ? `${stationText(session.station)} \u00B7 ${session.race_id}` : `${who} \u00B7 choose a station`;
+    $("station-line").replaceChildren(
+      document.createTextNode(session.station ? stationText(session.station) : `${who}: choose a station`),
+      el("span", { className: "race", text: session.race_id }));
     const picking = session.principal === "command";
     show($("station-pick"), picking);
     if (picking) drawStationPicker();
