@@ -337,3 +337,71 @@ def test_the_service_worker_opens_the_app_with_the_intake_stopped(course, browse
         with running_intake(settings):  # the intake is back: the retry stores the report
             wait_for_statuses(page, {written: "stored"}, timeout_s=45)
     assert landed_count(course, [written]) == Counter({written: 1})
+
+
+# ---- signing in ------------------------------------------------------------------------------
+
+
+def test_sign_in_says_why_a_card_is_refused_and_keeps_the_token_out_of_the_url(intake, browser):
+    with app_page(browser, intake) as page:
+        page.click("#signin-submit")
+        assert "Type the token" in page.inner_text("#signin-error")
+        page.fill("#token", "not-a-real-token")
+        page.click("#signin-submit")
+        page.wait_for_selector("#signin-error:has-text('does not know this card')")
+        page.fill("#token", TOKENS["station:aid-99mi"])
+        page.click("#signin-submit")
+        page.wait_for_selector("#signin-error:has-text('refused this card')")
+        assert "aid-99mi" in page.inner_text("#signin-error") and "not an aid station or medical tent" in page.inner_text("#signin-error")
+        page.fill("#token", TOKENS["feed:timing"])
+        page.click("#signin-submit")
+        page.wait_for_selector("#signin-error:has-text('feed:timing')")
+        sign_in(page, STATION_TOKEN)
+        assert page.inner_text("#station-line").startswith("Aid mile 16 \u00b7 km 25.8")
+        assert STATION_TOKEN not in page.url
+        page.screenshot(path=str(SCREENSHOTS / "station-app-signed-in.png"))
+
+
+def test_a_card_revoked_while_signed_in_is_reported_and_its_reports_wait_for_the_next_sign_in(course, browser):
+    settings = course.model_copy(update={"intake_port": free_port()})
+    url = f"http://{settings.intake_host}:{settings.intake_port}"
+    revoked = settings.model_copy(update={"token_hashes": {k: v for k, v in settings.token_hashes.items() if k != "station:aid-16mi"}})
+    with app_page(browser, None) as page:
+        with running_intake(settings):
+            open_app(page, url)
+            sign_in(page, STATION_TOKEN)
+        with running_intake(revoked):
+            page.reload()
+            page.wait_for_selector("#token-banner:has-text('Station card refused')")
+            waiting = save_report(page, bib="9601")
+            page.wait_for_selector(f".report[data-report-id='{waiting}'] .report-message:has-text('sign in again')")
+            assert statuses(page)[waiting] == "queued"  # not "needs attention": the report is fine, the card is not
+            assert landed_count(course, [waiting]) == Counter({waiting: 0})
+            page.click("#reauth")
+            sign_in(page, COMMAND_TOKEN)
+            wait_for_statuses(page, {waiting: "stored"})
+            assert page.locator("#token-banner").is_hidden()
+    assert landed_count(course, [waiting]) == Counter({waiting: 1})
+
+
+# ---- the device clock -------------------------------------------------------------------------
+
+
+def test_a_device_clock_ten_minutes_fast_is_warned_about_and_both_times_are_kept(course, intake, browser):
+    context = browser.new_context(viewport=PHONE)
+    try:
+        fast_by = timedelta(minutes=10)
+        context.clock.install(time=datetime.now(UTC) + fast_by)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        open_app(page, intake)
+        sign_in(page, STATION_TOKEN)
+        page.wait_for_selector("#clock-banner:has-text('about 10 min ahead of the intake')")
+        written = save_report(page, bib="9701")
+        wait_for_statuses(page, {written: "stored"})
+    finally:
+        context.close()
+    (landed,) = [r for r in landed_reports(course) if r["report_id"] == written]
+    # The report keeps the device's time; the landing envelope has the intake's own receive time.
+    skew = utc(landed["reported_at_utc"]) - landed["_landed_at_utc"]
+    assert timedelta(minutes=9) < skew < timedelta(minutes=11)

@@ -316,7 +316,9 @@
       text: ["muscle_group", "severity", "treatment", "disposition"].map((name) => choiceLabel(name, body[name])).join(" \u00B7 ") });
     const meta = el("div", { className: "report-meta", text: `${clockTime(body.reported_at_utc)} \u00B7 ${record.station_label}` });
     const item = el("li", { className: "report", "data-status": record.status, "data-report-id": record.report_id }, title, what, meta);
-    const note = record.status === "stored" ? `Stored at the intake ${clockTime(record.stored_at)}` :
+    const held = StationQueue.PENDING.has(record.status) && (!session || session.refused);
+    const note = held ? `Kept on this device: ${session ? "the station card was refused" : "nobody is signed in"}; sign in again to send it` :
+      record.status === "stored" ? `Stored at the intake ${clockTime(record.stored_at)}` :
       record.status === "sent" ? `Sent ${record.attempts}\u00D7 \u00B7 ${record.message || "waiting for the answer"}` :
       record.status === "attention" ? `The intake answered ${record.http_status}: ${record.message}` :
       record.message || "Waiting to be sent";
