@@ -7,6 +7,7 @@ are checked where they land: the intake's landing zone, and the warehouse after 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
 from apptest_helpers import TOKENS, free_port, race_env, running_intake  # noqa: E402
-from browser import SCREENSHOTS, TABLET  # noqa: E402
+from browser import CHROMIUM_ARGS, SCREENSHOTS, TABLET  # noqa: E402
 from paths import DATA  # noqa: E402
 
 from racecramp import landing  # noqa: E402
@@ -405,3 +406,73 @@ def test_a_device_clock_ten_minutes_fast_is_warned_about_and_both_times_are_kept
     # The report keeps the device's time; the landing envelope has the intake's own receive time.
     skew = utc(landed["reported_at_utc"]) - landed["_landed_at_utc"]
     assert timedelta(minutes=9) < skew < timedelta(minutes=11)
+
+
+# ---- the camera (Chromium's fake camera shows a QR code; this Chromium has no BarcodeDetector, so ZXing reads it) ----
+
+ZXING = REPO / "src" / "racecramp" / "intake" / "station_app" / "vendor" / "zxing-library-0.23.0.min.js"
+FRAME_W, FRAME_H = 640, 480
+
+
+def qr_modules(browser, text: str) -> list[str]:
+    """The QR code of `text` as rows of '1' (dark) and '0', quiet zone included, drawn by the vendored ZXing."""
+    page = browser.new_page()
+    try:
+        page.set_content("<html></html>")
+        page.add_script_tag(path=str(ZXING))
+        return page.evaluate(
+            """text => { const m = new ZXing.QRCodeWriter().encode(text, ZXing.BarcodeFormat.QR_CODE, 0, 0, new Map());
+              const rows = [];
+              for (let y = 0; y < m.getHeight(); y++) { let row = ""; for (let x = 0; x < m.getWidth(); x++) row += m.get(x, y) ? "1" : "0"; rows.push(row); }
+              return rows; }""",
+            text,
+        )
+    finally:
+        page.close()
+
+
+def write_y4m(path: Path, modules: list[str]) -> None:
+    """One grey-scale video frame (Y4M, 4:2:0) with the code centred, as a camera would see a card."""
+    scale = min(FRAME_W, FRAME_H) * 3 // 4 // len(modules)
+    size = scale * len(modules)
+    left, top = (FRAME_W - size) // 2, (FRAME_H - size) // 2
+    luma = bytearray(b"\xff" * (FRAME_W * FRAME_H))
+    for y in range(size):
+        row = modules[y // scale]
+        for x in range(size):
+            if row[x // scale] == "1":
+                luma[(top + y) * FRAME_W + left + x] = 0
+    chroma = b"\x80" * (FRAME_W * FRAME_H // 4)
+    path.write_bytes(f"YUV4MPEG2 W{FRAME_W} H{FRAME_H} F10:1 Ip A1:1 C420jpeg\n".encode() + b"FRAME\n" + bytes(luma) + chroma + chroma)
+
+
+@contextmanager
+def camera_showing(browser, text: str, tmp_path: Path):
+    """A second Chromium (same Playwright) whose camera sees the QR code of `text`."""
+    video = tmp_path / f"camera-{uuid.uuid4().hex}.y4m"
+    write_y4m(video, qr_modules(browser, text))
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"]
+    camera_browser = browser.browser_type.launch(executable_path=shutil.which("chromium"), args=args)
+    try:
+        yield camera_browser
+    finally:
+        camera_browser.close()
+
+
+def test_the_station_card_qr_code_signs_in_and_a_bib_qr_code_fills_the_bib(course, intake, browser, tmp_path):
+    with camera_showing(browser, STATION_TOKEN, tmp_path) as camera:
+        with app_page(camera, intake) as page:
+            page.click("#scan-card")
+            page.wait_for_selector("#work:not([hidden])")  # read, then signed in without typing
+            assert page.inner_text("#station-line").startswith("Aid mile 16")
+            assert page.locator("#scanner").get_attribute("open") is None
+    with camera_showing(browser, "9801", tmp_path) as camera:
+        with app_page(camera, intake) as page:
+            sign_in(page, STATION_TOKEN)
+            page.click("#scan-bib")
+            wait_until(page, "() => document.getElementById('bib').value === '9801'")
+            written = save_report(page, bib="9801")
+            wait_for_statuses(page, {written: "stored"})
+    (landed,) = [r for r in landed_reports(course) if r["report_id"] == written]
+    assert landed["bib"] == "9801"
