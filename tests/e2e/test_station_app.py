@@ -350,6 +350,7 @@ def test_sign_in_says_why_a_card_is_refused_and_keeps_the_token_out_of_the_url(i
         page.fill("#token", "not-a-real-token")
         page.click("#signin-submit")
         page.wait_for_selector("#signin-error:has-text('does not know this card')")
+        page.screenshot(path=str(SCREENSHOTS / "station-app-sign-in.png"))
         page.fill("#token", TOKENS["station:aid-99mi"])
         page.click("#signin-submit")
         page.wait_for_selector("#signin-error:has-text('refused this card')")
@@ -360,7 +361,6 @@ def test_sign_in_says_why_a_card_is_refused_and_keeps_the_token_out_of_the_url(i
         sign_in(page, STATION_TOKEN)
         assert page.inner_text("#station-line").startswith("Aid mile 16 \u00b7 km 25.8")
         assert STATION_TOKEN not in page.url
-        page.screenshot(path=str(SCREENSHOTS / "station-app-signed-in.png"))
 
 
 def test_a_card_revoked_while_signed_in_is_reported_and_its_reports_wait_for_the_next_sign_in(course, browser):

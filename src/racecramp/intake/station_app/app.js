@@ -489,6 +489,7 @@
       changed();
       drawSignedIn();
     });
+    $("show-token").addEventListener("change", (event) => { $("token").type = event.target.checked ? "text" : "password"; });
     $("card-button").addEventListener("click", openCard);
     $("card-close").addEventListener("click", () => $("card-dialog").close());
     $("sign-out").addEventListener("click", signOut);
