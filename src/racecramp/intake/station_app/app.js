@@ -470,8 +470,15 @@
     }
   }
 
+  // Ask the browser not to evict the queue under storage pressure (granted to installed apps, among others).
+  async function keepStorage() {
+    if (!navigator.storage || !navigator.storage.persist) return;
+    if (!(await navigator.storage.persist())) console.warn("persistent storage not granted: install the app to the home screen");
+  }
+
   async function start() {
     registerServiceWorker();
+    keepStorage().catch((problem) => console.error("could not ask for persistent storage", problem));
     $("signin-form").addEventListener("submit", signIn);
     $("report-form").addEventListener("submit", saveReport);
     $("report-form").addEventListener("change", saveDraft);
