@@ -258,6 +258,7 @@ def test_a_403_is_shown_on_its_report_and_the_queue_goes_on_with_the_next(course
         for_aid16 = save_report(page, bib="9302")
         # The tablet changes hands: command signs out (offline), the mile-16 volunteer signs in.
         assert "2 reports have not been stored" in sign_out(page)
+        assert "2 reports are on this device and not yet at the intake" in page.inner_text("#signin-waiting")
         page.context.set_offline(False)
         sign_in(page, STATION_TOKEN)
         wait_for_statuses(page, {for_aid17: "attention", for_aid16: "stored"})

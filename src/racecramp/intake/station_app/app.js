@@ -6,6 +6,7 @@
 (() => {
   const DRAFT_KEY = "racecramp-station-draft";
   const SHOWN_REPORTS = 50;
+  const BIB_MAX_CHARS = 16;  // the intake's limit (intake/models.py Bib)
   const RETRY_FIRST_MS = 2000;
   const RETRY_MAX_MS = 60000;
   const POLL_MS = 15000;
@@ -219,12 +220,7 @@
   // ---- the report form --------------------------------------------------------------------
 
   function readDraft() {
-    try {
-      return JSON.parse(localStorage.getItem(DRAFT_KEY) || "null");
-    } catch (problem) {
-      console.error("the saved draft is unreadable; starting a fresh form", problem);
-      return null;
-    }
+    return StationQueue.readLocal(DRAFT_KEY);
   }
 
   function formValues() {
@@ -277,6 +273,12 @@
       return;
     }
     const values = formValues();
+    if (values.bib.trim().length > BIB_MAX_CHARS) {
+      error.textContent = `A bib has at most ${BIB_MAX_CHARS} characters; "${values.bib.trim()}" has ${values.bib.trim().length}.`;
+      show(error, true);
+      $("bib").focus();
+      return;
+    }
     const missing = session.fields.filter((f) => !values[f.name]).map((f) => f.label.toLowerCase());
     if (missing.length) {
       error.textContent = `Choose the ${missing.join(", ")}.`;
@@ -343,6 +345,10 @@
     $("queue-summary").textContent = reports.length ? parts.join(" \u00B7 ") : "";
     $("queue").replaceChildren(...reports.slice(0, SHOWN_REPORTS).map(reportItem));
     show($("queue-empty"), reports.length === 0);
+    const waitingNote = $("signin-waiting");
+    waitingNote.textContent = `${waiting} report${waiting === 1 ? " is" : "s are"} on this device and not yet at the intake: ` +
+      `${waiting === 1 ? "it is" : "they are"} sent after you sign in.`;
+    show(waitingNote, waiting > 0 && !session);
     drawNetwork(reports);
     return reports;
   }
@@ -388,9 +394,10 @@
     }
     await drawQueue();
     drawClock();
-    if (result.outcome === "done") retryDelayMs = RETRY_FIRST_MS;
-    else if (result.outcome === "retry" || result.outcome === "busy") scheduleRetry();
-    else if (result.outcome === "token_refused") {
+    // The back-off grows only while nothing gets through.
+    if (result.outcome === "done" || result.stored > 0 || result.attention > 0) retryDelayMs = RETRY_FIRST_MS;
+    if (result.outcome === "retry" || result.outcome === "busy") scheduleRetry();
+    if (result.outcome === "token_refused") {
       session = await StationQueue.getSession();
       drawSignedIn();
     }
@@ -482,6 +489,7 @@
     $("signin-form").addEventListener("submit", signIn);
     $("report-form").addEventListener("submit", saveReport);
     $("report-form").addEventListener("change", saveDraft);
+    $("bib").maxLength = BIB_MAX_CHARS;
     $("bib").addEventListener("input", saveDraft);
     $("bib-keyboard").addEventListener("click", (event) => {
       const letters = $("bib").inputMode !== "text";

@@ -168,13 +168,18 @@ const StationQueue = (() => {
     return clock;
   }
 
-  function lastClock() {
+  // A JSON value kept in localStorage, or null when there is none or it is unreadable (said in the console).
+  function readLocal(key) {
     try {
-      return JSON.parse(localStorage.getItem(CLOCK_KEY) || "null");
+      return JSON.parse(localStorage.getItem(key) || "null");
     } catch (error) {
-      console.error("clock check in localStorage is unreadable; ignoring it", error);
+      console.error(`localStorage ${key} is unreadable; ignoring it`, error);
       return null;
     }
+  }
+
+  function lastClock() {
+    return readLocal(CLOCK_KEY);
   }
 
   function clockIsOff(clock) {
@@ -285,6 +290,6 @@ const StationQueue = (() => {
 
   return {
     CLOCK_WARN_MS, PENDING, getSession, saveSession, forgetSession, allReports, addReport, removeReport,
-    forgetStored, sendPending, sendAgain, whoIs, lastClock, clockIsOff,
+    forgetStored, sendPending, sendAgain, whoIs, lastClock, clockIsOff, readLocal,
   };
 })();
