@@ -304,7 +304,8 @@ def test_a_422_is_shown_on_its_report_and_the_queue_goes_on_with_the_next(course
         page.wait_for_selector("#toast", state="hidden")
         page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
         page.screenshot(path=str(SCREENSHOTS / "station-app-phone.png"))
-        page.locator("#queue-title").scroll_into_view_if_needed()
+        page.evaluate("() => window.scrollTo(0, document.getElementById('queue-title').getBoundingClientRect().top + window.scrollY"
+                      " - document.querySelector('.topbar').offsetHeight - 24)")
         page.screenshot(path=str(SCREENSHOTS / "station-app-phone-queue.png"))
         page.set_viewport_size(TABLET)
         page.evaluate("() => window.scrollTo(0, 0)")
