@@ -32,7 +32,7 @@ from paths import DATA  # noqa: E402
 
 from racecramp import landing  # noqa: E402
 from racecramp.landing.bulk import import_race, ingest_now  # noqa: E402
-from racecramp.publish import snapshot_path, write_snapshot  # noqa: E402
+from racecramp.publish.snapshots import snapshot_path, write_snapshot  # noqa: E402
 
 PHONE = {"width": 390, "height": 844}
 STATION_TOKEN = TOKENS["station:aid-16mi"]

@@ -20,16 +20,15 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from racecramp import views
 from racecramp.config import Settings
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, PointKind, ReportSource, Severity
 from racecramp.intake import auth
 from racecramp.intake.models import ErrorDetail
 from racecramp.marts.exposure import STATION_KINDS
-from racecramp.publish import snapshot_path
+from racecramp.publish.snapshots import load_snapshot
 
 if TYPE_CHECKING:
-    from racecramp.intake.app import Intake
+    from racecramp.intake.service import Intake
 
 APP_DIR = Path(__file__).with_name("station_app")
 APP_PATH = "/station/"
@@ -48,7 +47,7 @@ SHELL_FILES = {
     "vendor/zxing-library-0.23.0.min.js": "text/javascript; charset=utf-8",
 }
 SERVICE_WORKER = "sw.js"
-# The course snapshot's columns that name a station for people (the intake's course index has no labels).
+# The course snapshot's columns that name a station for people (the validation context has no labels).
 LABEL_COLUMNS = ("race_id", "point_id", "label")
 SHELL_MANIFEST = "shell.js"
 
@@ -192,8 +191,9 @@ def station_router(intake: Intake, principal: Callable[..., Any]) -> APIRouter:
         try:
             auth.require(who, "reports")
             race_id = race_for(intake.settings, who)
-            labels = views.load_snapshot(snapshot_path(intake.settings.snapshot_dir, "course_points"), LABEL_COLUMNS)
-            return station_session(who, race_id, race_stations(intake.course().course, labels, race_id))
+            course_points = intake.context().course_points
+            labels = load_snapshot(intake.settings.snapshot_dir, "course_points", LABEL_COLUMNS)
+            return station_session(who, race_id, race_stations(course_points, labels, race_id))
         except auth.ForbiddenError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 
