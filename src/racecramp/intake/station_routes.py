@@ -47,9 +47,9 @@ SHELL_FILES = {
     "vendor/zxing-library-0.23.0.min.js": "text/javascript; charset=utf-8",
 }
 SERVICE_WORKER = "sw.js"
+SHELL_MANIFEST = "shell.js"
 # The course snapshot's columns that name a station for people (the validation context has no labels).
 LABEL_COLUMNS = ("race_id", "point_id", "label")
-SHELL_MANIFEST = "shell.js"
 
 # Only same-origin scripts, styles and requests; the camera preview is a local MediaStream.
 SECURITY_HEADERS = {
