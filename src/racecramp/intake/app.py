@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from racecramp.config import Settings
 from racecramp.intake import auth
 from racecramp.intake.middleware import BodySizeLimit
+from racecramp.intake.station_routes import station_router
 from racecramp.intake.models import (
     MAX_BATCH_RECORDS,
     AlertActionAccepted,
@@ -212,6 +213,8 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
         """Is the landing zone writable, is a course published, which version runs."""
         status, health = intake.health()
         return JSONResponse(status_code=status, content=health.model_dump(mode="json"))
+
+    app.include_router(station_router(intake, principal))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
