@@ -26,13 +26,13 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 
-from apptest_helpers import TOKENS, free_port, race_env, running_intake  # noqa: E402
-from browser import CHROMIUM_ARGS, SCREENSHOTS, TABLET  # noqa: E402
-from paths import DATA  # noqa: E402
-
 from racecramp import landing  # noqa: E402
 from racecramp.landing.bulk import import_race, ingest_now  # noqa: E402
 from racecramp.publish.snapshots import snapshot_path, write_snapshot  # noqa: E402
+
+from apptest_helpers import TOKENS, free_port, race_env, running_intake  # noqa: E402
+from browser import CHROMIUM_ARGS, SCREENSHOTS, TABLET  # noqa: E402
+from paths import DATA  # noqa: E402
 
 PHONE = {"width": 390, "height": 844}
 STATION_TOKEN = TOKENS["station:aid-16mi"]

@@ -13,7 +13,6 @@ from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, Severity
 from racecramp.intake import create_app
 from racecramp.intake.station_routes import SHELL_FILES, _shell_version, race_stations
 
-
 # ---- GET /v1/station -------------------------------------------------------------------------
 
 

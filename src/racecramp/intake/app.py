@@ -25,7 +25,6 @@ from starlette.datastructures import UploadFile
 from racecramp.config import Settings
 from racecramp.intake import auth
 from racecramp.intake.middleware import BodySizeLimit
-from racecramp.intake.station_routes import station_router
 from racecramp.intake.models import (
     MAX_BATCH_RECORDS,
     AlertActionAccepted,
@@ -45,6 +44,7 @@ from racecramp.intake.models import (
 from racecramp.intake.notifier import OnAppended
 from racecramp.intake.problems import clean, problem, pydantic_problems, unprocessable
 from racecramp.intake.service import VERSION, Intake
+from racecramp.intake.station_routes import station_router
 
 log = logging.getLogger(__name__)
 
