@@ -14,7 +14,6 @@ page and sees it counted. Screenshots go to docs/screenshots/live-*.png.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from racecramp.simulate import replay
 
 from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page
 from stack import replay_stack
+from station_app_driver import app_page, save_report, sign_in, wait_for_statuses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 playwright = pytest.importorskip("playwright.sync_api")
@@ -42,7 +42,6 @@ DRILL_STATION = "aid-09mi"  # km 14.5: few cramps expected there, none in the re
 DRILL_REPORTS = 5
 ENTRY_STATION = "aid-20mi"
 ACTING_AS = "drill-lead"
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -221,19 +220,18 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
     expected_total = len(replay_reports) + DRILL_REPORTS
     _poll(f"Total = {expected_total}", lambda: _metric(command, "Total") == expected_total, 60)
 
-    # --- 3. a volunteer enters one report on the Station entry page; the Command page counts it
-    # a runner who has just passed the 30K mat, two km before Aid mile 20
+    # --- 3. a volunteer enters one report in the station app; the Command page counts it.
+    # A drill: the app stamps it on the replayed race's clock (GET /v1/station says where it is).
+    # The runner has just passed the 30K mat, two km before Aid mile 20.
     entry_bib = [r["bib"] for _, kind, r in race if kind == "passings" and r["point_id"] == "mat-30k"][-1]
-    station = open_page(browser, f"{dashboard}/station", TABLET)
-    station.get_by_label("Station token").fill(tokens[f"station:{ENTRY_STATION}"])
-    station.get_by_role("button", name="Open my station").click()
-    station.get_by_text("Aid mile 20").first.wait_for()
-    station.get_by_label("Bib (leave empty if the runner has none)").fill(entry_bib)
-    station.get_by_role("button", name="Send report").click()
-    station.get_by_text("Report stored").first.wait_for()
-    report_id = UUID.search(station.locator('[data-testid="stAlert"]').filter(has_text="Report stored").first.inner_text()).group(0)
-    _screenshot(station, "station")
-    station.close()
+    intake_url = f"http://{settings.intake_host}:{settings.intake_port}"
+    with app_page(browser, intake_url, TABLET) as station:
+        sign_in(station, tokens[f"station:{ENTRY_STATION}"])
+        station.get_by_text("Aid mile 20").first.wait_for()
+        station.locator("#clock-banner", has_text="Drill").wait_for()
+        report_id = save_report(station, entry_bib)
+        wait_for_statuses(station, {report_id: "stored"})
+        _screenshot(station, "station")
 
     _poll(f"Total = {expected_total + 1} after the station report", lambda: _metric(command, "Total") == expected_total + 1, 90)
     stored = _snapshot(settings, "cramp_reports").filter(pl.col("report_id").cast(pl.String) == report_id)

@@ -146,3 +146,17 @@ def test_the_shell_version_changes_with_any_file():
     assert _shell_version(files) == _shell_version(dict(files))
     assert _shell_version(files) != _shell_version({**files, "app.js": b"one!"})
     assert _shell_version(files) != _shell_version({"app.js": b"two", "styles.css": b"one"})
+
+
+def test_a_replay_drill_tells_the_app_the_replayed_race_clock_and_a_live_race_does_not():
+    from datetime import UTC, datetime, timedelta
+
+    from racecramp.intake.station_routes import drill_race_clock
+
+    wall = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    replayed = datetime(2017, 4, 17, 15, 0, tzinfo=UTC)
+    status = pl.DataFrame({"race_id": ["boston-2017", "boston-2017", "live-2026"],
+                           "race_clock_utc": [replayed, replayed, wall - timedelta(seconds=30)]})
+    assert drill_race_clock(status, "boston-2017", wall) == replayed
+    assert drill_race_clock(status, "live-2026", wall) is None
+    assert drill_race_clock(None, "boston-2017", wall) is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -49,6 +50,8 @@ SHELL_FILES = {
 SERVICE_WORKER = "sw.js"
 SHELL_MANIFEST = "shell.js"
 # The course snapshot's columns that name a station for people (the validation context has no labels).
+# A race whose published clock is this far behind the wall clock is a replay drill of a past race.
+DRILL_LAG = timedelta(hours=1)
 LABEL_COLUMNS = ("race_id", "point_id", "label")
 
 # Only same-origin scripts, styles and requests; the camera preview is a local MediaStream.
@@ -110,6 +113,11 @@ class StationSession(BaseModel):
     station: Station | None = Field(description="the token's own station; null for command, which picks from stations")
     stations: list[Station] = Field(description="the stations this token may report for")
     fields: list[ReportField]
+    drill_race_clock_utc: datetime | None = Field(
+        default=None,
+        description="set when the race is a replay drill (its race clock runs more than an hour behind the wall clock): "
+                    "reports are stamped on this clock, advanced by the device's elapsed time, so they land in the replay",
+    )
 
 
 def race_for(settings: Settings, principal: auth.Principal) -> str:
@@ -138,6 +146,15 @@ def race_stations(course: pl.DataFrame, labels: pl.DataFrame | None, race_id: st
         )
         for point_id, kind, km in points.select("point_id", "kind", "km").iter_rows()
     ]
+
+
+def drill_race_clock(runner_status: pl.DataFrame | None, race_id: str, wall_utc: datetime) -> datetime | None:
+    """The race clock of a replay drill (the published race clock more than DRILL_LAG behind the
+    wall clock), else None: live races stamp reports on the device's own clock."""
+    if runner_status is None or runner_status.height == 0:
+        return None
+    clock = runner_status.filter(pl.col("race_id") == race_id)["race_clock_utc"].max()
+    return clock if clock is not None and wall_utc - clock > DRILL_LAG else None
 
 
 def station_session(principal: auth.Principal, race_id: str, stations: list[Station]) -> StationSession:
@@ -193,7 +210,9 @@ def station_router(intake: Intake, principal: Callable[..., Any]) -> APIRouter:
             race_id = race_for(intake.settings, who)
             course_points = intake.context().course_points
             labels = load_snapshot(intake.settings.snapshot_dir, "course_points", LABEL_COLUMNS)
-            return station_session(who, race_id, race_stations(course_points, labels, race_id))
+            answer = station_session(who, race_id, race_stations(course_points, labels, race_id))
+            status = load_snapshot(intake.settings.snapshot_dir, "runner_status", ("race_id", "race_clock_utc"))
+            return answer.model_copy(update={"drill_race_clock_utc": drill_race_clock(status, race_id, datetime.now(UTC))})
         except auth.ForbiddenError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 

@@ -10,6 +10,7 @@
   const RETRY_FIRST_MS = 2000;
   const RETRY_MAX_MS = 60000;
   const POLL_MS = 15000;
+  const DRILL_CHECK_MS = 15000;
   const TOAST_MS = 3500;
   const STATUS_TEXT = { queued: "Queued", sent: "Sent", stored: "Stored", attention: "Needs attention" };
   const STATUS_ICON = { queued: "\u25F7", sent: "\u2191", stored: "\u2713", attention: "!" };
@@ -82,9 +83,23 @@
     show($("offline-banner"), !navigator.onLine);
   }
 
+  // During a replay drill the intake says where the replayed race's clock is: reports are
+  // stamped on it, advanced by the time since the intake said so; otherwise on this device's clock.
+  function reportTime() {
+    if (!session || !session.drill_race_clock_utc) return new Date();
+    const told = Date.parse(session.checked_at || session.signed_in_at);
+    return new Date(Date.parse(session.drill_race_clock_utc) + Math.max(0, Date.now() - told));
+  }
+
   function drawClock() {
     const clock = StationQueue.lastClock();
     const banner = $("clock-banner");
+    if (session && session.drill_race_clock_utc) {
+      banner.textContent = `Drill: ${session.race_id} is a replayed race. Reports carry its clock (now about ` +
+        `${clockTime(reportTime().toISOString())}), not this device's.`;
+      show(banner, true);
+      return;
+    }
     if (!StationQueue.clockIsOff(clock)) {
       show(banner, false);
       return;
@@ -175,7 +190,8 @@
       const previous = session && session.station;
       const answer = result.session;
       const station = answer.station || (previous && answer.stations.find((s) => s.point_id === previous.point_id)) || null;
-      session = { ...answer, station, token, signed_in_at: new Date().toISOString() };
+      const now = new Date().toISOString();
+      session = { ...answer, station, token, signed_in_at: now, checked_at: now };
       await StationQueue.saveSession(session);
       $("token").value = "";
       changed();
@@ -206,7 +222,7 @@
     if (result.ok) {
       const station = result.session.station ||
         (session.station && result.session.stations.find((s) => s.point_id === session.station.point_id)) || null;
-      session = { ...session, ...result.session, station, refused: null, reauth: false };
+      session = { ...session, ...result.session, station, refused: null, reauth: false, checked_at: new Date().toISOString() };
     } else if (result.fromIntake && (result.status === 401 || result.status === 403)) {
       session = { ...session, refused: { status: result.status, message: result.message } };
     } else {
@@ -288,7 +304,7 @@
     const button = $("save-report");
     button.disabled = true;
     try {
-      const record = await StationQueue.addReport(session, session.station, values);
+      const record = await StationQueue.addReport(session, session.station, values, reportTime());
       resetForm();
       changed();
       await drawQueue();
@@ -529,6 +545,8 @@
     }
     // A safety net for missed "online" events; a scheduled retry keeps its own back-off.
     setInterval(() => { if (!sending && retryTimer === null) kick(); }, POLL_MS);
+    // A drill's race clock runs faster than the wall clock (a replay at 60x): ask for it again.
+    setInterval(() => { if (session && session.drill_race_clock_utc) checkSession().then(drawClock); }, DRILL_CHECK_MS);
 
     session = await StationQueue.getSession();
     drawSignedIn();
