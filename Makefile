@@ -46,3 +46,7 @@ data: $(STAMP)
 
 clean-data:
 	rm -rf var
+
+# docs/warehouse.md is generated from the registries (a test checks it is up to date).
+docs: $(STAMP)
+	$(BIN)/python -m racecramp.warehouse.docs > docs/warehouse.md

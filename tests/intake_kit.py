@@ -13,6 +13,9 @@ from fastapi.testclient import TestClient
 
 from racecramp.config import Settings, hash_token, load_settings
 from racecramp.intake import create_app
+from racecramp.sources.race import read_race
+
+from paths import DATA
 
 RACE_ID = "boston-2017"
 DISTANCE_KM = 42.195
@@ -55,9 +58,8 @@ def publish_course(snapshots: Path) -> None:
     """Write the course snapshot the ingest would publish (races + course_points) into `snapshots`."""
     snapshots = Path(snapshots)
     snapshots.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame({"race_id": [RACE_ID], "name": ["Boston Marathon"], "distance_km": [DISTANCE_KM]}).write_parquet(
-        snapshots / "races.parquet"
-    )
+    races, _ = read_race(DATA / "races" / f"{RACE_ID}.toml")  # with its waves: the race window is checked
+    races.write_parquet(snapshots / "races.parquet")
     kinds = {"aid": "aid_station", "mat": "timing_mat", "med": "medical_tent", "finish": "finish"}
     pl.DataFrame(
         {

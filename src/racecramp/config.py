@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     weather_poll_interval_s: float = Field(default=300.0, gt=0)
     # hourly feeds: a reading is up to 60 min old in normal running; 75 min = one reading missed
     weather_stale_after_s: float = Field(default=4500.0, gt=0)
+    # Time windows (validation.windows): an event must lie between these margins around its
+    # race (first wave .. course close), and no later than the receiver's clock + clock_skew_s.
+    event_window_before_start_s: float = Field(default=3 * 3600.0, ge=0)
+    event_window_after_close_s: float = Field(default=6 * 3600.0, ge=0)
+    weather_window_margin_s: float = Field(default=12 * 3600.0, ge=0)
+    survey_window_days: float = Field(default=30.0, ge=0)
+    clock_skew_s: float = Field(default=300.0, ge=0, le=3600)
     # Dask scheduler for `racecramp season` ("tcp://host:8786"); empty = a LocalCluster with
     # 2 worker processes started for the run.
     dask_address: str = ""
@@ -113,6 +120,15 @@ class Settings(BaseSettings):
     @cached_property
     def replica_path(self) -> Path:
         return self.data_dir / "replica.duckdb"
+
+    @cached_property
+    def window_rules(self):
+        """The time-window margins as validation.windows.WindowRules."""
+        from racecramp.validation.windows import WindowRules
+
+        return WindowRules(before_start_s=self.event_window_before_start_s, after_close_s=self.event_window_after_close_s,
+                           weather_margin_s=self.weather_window_margin_s, survey_days=self.survey_window_days,
+                           clock_skew_s=self.clock_skew_s)
 
     @cached_property
     def season_root(self) -> str:

@@ -146,10 +146,13 @@ def test_a_feed_token_cannot_post_reports(client, intake_settings, kit):
         ({"simulated": "no"}, "simulated", "valid boolean"),
         ({"musclegroup": "calf"}, "musclegroup", "Extra inputs"),
         ({"disposition": DROP}, "disposition", "field required"),
+        ({"reported_at_utc": "2071-04-17T15:42:00Z"}, "reported_at_utc", "outside boston-2017's window: expected between 2017-04-17 06:32"),
+        ({"reported_at_utc": "2016-04-17T15:42:00Z"}, "reported_at_utc", "America/New_York (2017-04-17 10:32"),
     ],
     ids=[
         "km-text", "km-negative", "km-beyond-finish", "km-far-from-point", "unknown-race", "bad-enum",
-        "naive-time", "bad-uuid", "bib-list", "flag-text", "unknown-field", "missing-field",
+        "naive-time", "bad-uuid", "bib-list", "flag-text", "unknown-field", "missing-field", "year-typo-ahead",
+        "year-typo-behind",
     ],
 )
 def test_bad_report_is_422_naming_the_field_and_lands_nothing(client, intake_settings, kit, changes, field, words):

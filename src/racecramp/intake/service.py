@@ -51,8 +51,10 @@ from racecramp.intake.models import (
 )
 from racecramp.intake.notifier import Notifier, OnAppended
 from racecramp.intake.problems import field_path, parse_json, problem, too_many, unprocessable, validate_body
+from racecramp.landing.kinds import KINDS
 from racecramp.validation.context import CourseNotPublished, CourseSnapshotError, ValidationContext, context_from_snapshots
 from racecramp.validation.course_rules import course_rule_failures, fill_point_km, race_failures
+from racecramp.validation.windows import window_failures
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +95,17 @@ class Intake:
                 self._index.close()
                 self._index = None
 
+    def published_context(self) -> ValidationContext | None:
+        """The published course and race windows, or None before one is published."""
+        try:
+            return context_from_snapshots(self.settings.snapshot_dir, self.settings.window_rules)
+        except CourseNotPublished:
+            return None
+
     def context(self) -> ValidationContext:
         """The published course the records are checked against (503 until one is published)."""
         try:
-            return context_from_snapshots(self.settings.snapshot_dir)
+            return context_from_snapshots(self.settings.snapshot_dir, self.settings.window_rules)
         except (CourseNotPublished, CourseSnapshotError) as exc:
             raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "30"}) from None
 
@@ -167,7 +176,9 @@ class Intake:
             text = answer.model_dump_json()
             self.index.remember([], request_digest, 202, text)
             return Response(text, status_code=202, media_type="application/json")
-        problems = course_problems(self.context(), [records[i] for i in fresh], [locs[i] for i in fresh])
+        context = self.context()
+        problems = course_problems(context, [records[i] for i in fresh], [locs[i] for i in fresh])
+        problems += window_problems(context, "reports", [records[i] for i in fresh], [locs[i] for i in fresh])
         if problems:
             raise unprocessable(problems)
         batch = self.land("reports", [records[i] for i in fresh], principal)
@@ -194,7 +205,9 @@ class Intake:
         too_many(kind, data.get(kind))
         records = list_adapter.dump_python(getattr(validate_body(batch_adapter, data), kind), mode="json")
         locs = [("body", kind, i) for i in range(len(records))]
-        problems = course_problems(self.context(), records, locs, fill_km=not race_only, race_only=race_only)
+        context = self.context()
+        problems = course_problems(context, records, locs, fill_km=not race_only, race_only=race_only)
+        problems += window_problems(context, kind, records, locs)
         if problems:
             raise unprocessable(problems)
         batch = self.land(kind, records, principal)
@@ -210,7 +223,8 @@ class Intake:
     def post_weather(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
         auth.require(principal, "weather")
         data = parse_json(body)
-        if isinstance(data, dict) and "observations" in data:
+        single = not (isinstance(data, dict) and "observations" in data)
+        if not single:
             too_many("observations", data["observations"])
             observations = validate_body(WEATHER_BATCH, data).observations
         elif isinstance(data, dict):
@@ -220,6 +234,12 @@ class Intake:
                 [problem(("body",), 'expected a JSON object: one observation, or {"observations": [...]}', "model_type")]
             )
         records = WEATHERS.dump_python(observations, mode="json")
+        context = self.published_context()
+        if context is not None:  # without a published course there is no window yet; the ingest checks again
+            locs = [("body",) if single else ("body", "observations", i) for i in range(len(records))]
+            problems = window_problems(context, "weather", records, locs)
+            if problems:
+                raise unprocessable(problems)
         batch = self.land("weather", records, principal)
         self.notify("weather", batch)
         return BatchAccepted(accepted=len(records), batch_id=batch.batch_id)
@@ -264,6 +284,11 @@ class Intake:
         )
         records = frame.to_dicts()
         origin = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "upload.csv").name)[:100]
+        context = self.published_context()
+        if context is not None:
+            problems = window_problems(context, "survey", records, [("body", "file", f"row {i + 2}") for i in range(len(records))])
+            if problems:
+                raise unprocessable(problems)
         batch = self.land("survey", records, principal, origin=origin)
         self.notify("survey", batch)
         return SurveyAccepted(accepted=len(records), batch_id=batch.batch_id, ignored_columns=ignored)
@@ -348,6 +373,24 @@ def course_problems(
     return [
         problem(locs[row] + (column,), reason, check, records[row].get(column))
         for row, column, check, reason in failures.head(MAX_PROBLEMS).select("_row", "column", "check", "reason").iter_rows()
+    ]
+
+
+def window_problems(context: ValidationContext, kind: str, records: list[dict[str, Any]], locs: list[tuple[Any, ...]],
+                    received_utc: datetime | None = None) -> list[dict[str, Any]]:
+    """Event times outside their race's window or ahead of the intake's clock (validation.windows)."""
+    column = KINDS[kind].event_time
+    if column is None or not records:
+        return []
+    frame = pl.DataFrame(
+        {"_row": list(range(len(records))), "race_id": [r.get("race_id") for r in records],
+         column: [None if r.get(column) is None else str(r.get(column)) for r in records]},
+        schema={"_row": pl.Int64, "race_id": pl.String, column: pl.String},
+    ).with_columns(pl.col(column).str.to_datetime(time_zone="UTC", time_unit="us", strict=False))
+    failures = window_failures(frame, kind, context.windows, received_utc or datetime.now(UTC), context.rules)
+    return [
+        problem(locs[row] + (name,), reason, check, records[row].get(name))
+        for row, name, check, reason in failures.head(MAX_PROBLEMS).select("_row", "column", "check", "reason").iter_rows()
     ]
 
 

@@ -32,7 +32,7 @@ def ingest_now(settings: Settings, progress: Callable[[Any], None] | None = None
     from racecramp.publish.publisher import publish_after_ingest
 
     with open_writer(settings.warehouse_path) as con:
-        summary = ingest_pending(con, settings.landing_dir, progress=progress)
+        summary = ingest_pending(con, settings.landing_dir, progress=progress, rules=settings.window_rules)
         publish_after_ingest(con, settings, summary)
     return summary
 

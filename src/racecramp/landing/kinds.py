@@ -47,6 +47,7 @@ DEW_POINT_NOT_ABOVE_TEMPERATURE = "dew_point_not_above_temperature"
 ONSET_WITHIN_COURSE = "onset_km_within_course"
 ONSET_ONLY_IF_CRAMPED = "onset_only_if_cramped"
 TIMEZONE_IS_IANA = "timezone"
+TIME_IN_WINDOW = "time_in_race_window"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ RACES = Kind(
         Column("start_waves", WAVE_DTYPE,
                "wave starts: wave number, gun time, and the bib range (`bib_from`..`bib_to`, numeric ranges as text, "
                "optionally with a `bib_prefix`); bibs are null when waves are not by bib"),
+        Column("course_time_limit_s", pl.Float64, "how long the course stays open after the last wave starts "
+               "(null: 8 h); bounds the race's time window", ge=3600, le=48 * 3600),
     ),
     natural_key=("race_id",),
     staging_table="stg_races",
@@ -190,7 +193,7 @@ PASSINGS = Kind(
     staging_table="stg_passings",
     view="passings",
     principals=(FEED_TIMING, COMMAND),
-    rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT),
+    rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT, TIME_IN_WINDOW),
     republishes=("passings",),
     event_time="passed_at_utc",
 )
@@ -245,7 +248,7 @@ WEATHER = Kind(
     staging_table="stg_weather_observations",
     view="weather_observations",
     principals=(FEED_WEATHER, COMMAND),
-    rules=(DEW_POINT_NOT_ABOVE_TEMPERATURE,),
+    rules=(DEW_POINT_NOT_ABOVE_TEMPERATURE, TIME_IN_WINDOW),
     republishes=("weather_observations",),
     has_race=False,
     event_time="observed_at_utc",
@@ -268,13 +271,17 @@ REPORTS = Kind(
         Column("severity", pl.String, "as judged at the station", isin=tuple(s.value for s in Severity)),
         Column("treatment", pl.String, "what was done", isin=TREATMENTS),
         Column("disposition", pl.String, "what happened to the runner", isin=tuple(d.value for d in Disposition)),
-        Column("entered_by", pl.String, "station id or user who entered it"),
+        Column("entered_by", pl.String, "who sent it: the authenticated principal (station or command) or the import file"),
+        Column("received_at_utc", UTC_DT, "when the intake received it (its own clock; reported_at_utc is the device's)",
+               derived=True),
+        Column("supersedes_report_id", pl.String, "a correction: the report_id this report replaces (the earlier one then "
+               "counts no more)", pattern=UUID_TEXT, sql="UUID"),
     ),
     natural_key=("report_id",),
     staging_table="stg_cramp_reports",
     view="cramp_reports",
     principals=(STATION, COMMAND),
-    rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT),
+    rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT, TIME_IN_WINDOW),
     republishes=("cramp_reports",),
     event_time="reported_at_utc",
 )
@@ -297,13 +304,15 @@ SURVEY = Kind(
         Column("heat_acclimatised", pl.Boolean, "trained in heat beforehand"),
         Column("prior_cramps", pl.Boolean, "had cramped in earlier races"),
         _simulated(),
+        Column("answered_at_utc", UTC_DT, "when the runner answered, when the survey tool says"),
     ),
     natural_key=("race_id", "bib"),
     staging_table="stg_survey_responses",
     view="survey_responses",
     principals=(FEED_SURVEY, COMMAND),
-    rules=(RACE_IS_KNOWN, ONSET_WITHIN_COURSE, ONSET_ONLY_IF_CRAMPED, FIRST_OF_KEY),
+    rules=(RACE_IS_KNOWN, ONSET_WITHIN_COURSE, ONSET_ONLY_IF_CRAMPED, FIRST_OF_KEY, TIME_IN_WINDOW),
     republishes=("survey_responses",),
+    event_time="answered_at_utc",
 )
 
 ALERT_ACTIONS = Kind(

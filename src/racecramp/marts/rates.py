@@ -464,7 +464,8 @@ def cramp_rate_by_sex_age(reports: Frame, participants: Frame) -> pl.LazyFrame:
 # --------------------------------------------------------------------------- station load
 
 
-def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None = None) -> pl.LazyFrame:
+def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None = None,
+                     windows: Frame | None = None) -> pl.LazyFrame:
     """Per station per 15-minute bucket: cramp cases, runners passing in the bucket, and the rate.
 
     Buckets are [bucket_start_utc, bucket_end_utc), cut on the quarter hour, from each race's
@@ -478,6 +479,11 @@ def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None =
     bucket = lambda c: pl.col(c).dt.truncate(STATION_LOAD_BUCKET).alias("bucket_start_utc")  # noqa: E731
     rep = unique_reports(reports).filter(pl.col("point_id").is_not_null() & pl.col("reported_at_utc").is_not_null())
     passes = exposure.lazy().filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
+    if windows is not None:  # buckets only inside each race's window (validation.windows): never years of them
+        bounds = windows.lazy().select("race_id", "window_start_utc", "window_end_utc")
+        inside = lambda frame, c: frame.join(bounds, on="race_id", how="inner").filter(  # noqa: E731
+            pl.col(c).is_between(pl.col("window_start_utc"), pl.col("window_end_utc"))).drop("window_start_utc", "window_end_utc")
+        rep, passes = inside(rep, "reported_at_utc"), inside(passes, "passed_at_utc")
     if now_utc is not None:
         now = pl.lit(now_utc).cast(pl.Datetime("us", "UTC"))
         rep = rep.filter(pl.col("reported_at_utc") <= now)

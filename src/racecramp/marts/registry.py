@@ -25,6 +25,7 @@ import polars as pl
 
 from racecramp.columns import UTC_DT, Column, schema_of
 from racecramp.domain import Disposition, PointKind, WbgtFlag
+from racecramp.validation.windows import WindowRules, race_windows
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -41,6 +42,7 @@ class MartParams:
     """Settings the builders read (racecramp.config.Settings passes them)."""
 
     stale_after_s: float = 4500.0
+    windows: WindowRules = WindowRules()
 
 
 @dataclass
@@ -176,7 +178,7 @@ def _by_sex_age(i: Inputs) -> Frame:
 def _station_load_15m(i: Inputs) -> Frame:
     from racecramp.marts.rates import station_load_15m
 
-    return station_load_15m(i["cramp_reports"], i["exposure"])
+    return station_load_15m(i["cramp_reports"], i["exposure"], windows=race_windows(i["races"], i.params.windows))
 
 
 def _slowdown_by_edition(i: Inputs) -> Frame:
@@ -406,7 +408,7 @@ _MARTS = (
         name="station_load_15m",
         description="Per station per 15-minute bucket: cramp cases and runners passing the station in the bucket.",
         build=_station_load_15m,
-        inputs=("cramp_reports", "exposure"),
+        inputs=("cramp_reports", "exposure", "races"),
         grain=("race_id", "point_id", "bucket_start_utc"),
         columns=(
             race_id(),

@@ -56,7 +56,7 @@ def drain(
         landed = _landed_count(settings.landing_dir)
         if landed != seen:
             with open_writer(settings.warehouse_path) as con:
-                summary = ingest_pending(con, settings.landing_dir)
+                summary = ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
                 if summary.changed or cycles == 0:
                     publish_after_ingest(con, settings, summary)
             seen = landed

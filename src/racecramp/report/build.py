@@ -43,6 +43,7 @@ RACING_FINISH_QUANTILE = 0.99
 # Timeline bucket and the margin shown around racing hours.
 TIMELINE_BUCKET = "15m"
 TIMELINE_MARGIN = timedelta(hours=1)
+TIMELINE_SPAN_WITHOUT_WINDOW = timedelta(hours=24)
 
 NOT_RECORDED = "not recorded"
 DISPOSITION_ORDER = (*(d.value for d in Disposition), NOT_RECORDED)
@@ -229,12 +230,14 @@ def timeline(presentations: pl.DataFrame, weather_heat: pl.DataFrame | None, rac
     times = presentations.get_column("reported_at_utc").drop_nulls() if presentations.height else pl.Series([], dtype=pl.Datetime("us", "UTC"))
     if window is None and times.len() == 0:
         return pl.DataFrame(schema={"bucket_start_utc": pl.Datetime("us", "UTC"), "presentations": pl.UInt32, "simulated": pl.Boolean}), empty_weather
-    low = min([t for t in (window[0] if window else None, times.min()) if t is not None])
-    high = max([t for t in (window[1] if window else None, times.max()) if t is not None])
+    # The racing hours bound the timeline; without them the first report does, for at most a day:
+    # a report stamped years away can never make the timeline that long.
+    low = window[0] if window else times.min()
+    high = window[1] if window else min(times.max(), times.min() + TIMELINE_SPAN_WITHOUT_WINDOW)
     low, high = low - TIMELINE_MARGIN, high + TIMELINE_MARGIN
     buckets = pl.DataFrame({"bucket_start_utc": pl.datetime_range(low, high, TIMELINE_BUCKET, eager=True, time_zone="UTC").dt.truncate(TIMELINE_BUCKET)}).unique().sort("bucket_start_utc")
     counts = (
-        presentations.filter(pl.col("reported_at_utc").is_not_null())
+        presentations.filter(pl.col("reported_at_utc").is_between(low, high))
         .group_by(pl.col("reported_at_utc").dt.truncate(TIMELINE_BUCKET).alias("bucket_start_utc"))
         .agg(pl.len().alias("presentations"), pl.col("simulated").any())
     )

@@ -67,11 +67,22 @@ def read_race(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             "timezone": [race["timezone"]],
             "distance_km": [float(race["distance_km"])],
             "start_waves": pl.Series([waves], dtype=WAVE_DTYPE),
+            "course_time_limit_s": pl.Series([_time_limit_s(path, race)], dtype=pl.Float64),
         }
     )
     course_path = (path.parent / race["course"]).resolve()
     course = read_course(course_path, race["race_id"])
     return races, course
+
+
+def _time_limit_s(path: Path, race: dict) -> float | None:
+    """[race] course_time_limit_h: how long the course stays open after the last wave (optional)."""
+    hours = race.get("course_time_limit_h")
+    if hours is None:
+        return None
+    if not isinstance(hours, (int, float)) or not 1 <= hours <= 48:
+        raise RaceFileError(f"{path}: course_time_limit_h={hours!r}: expected hours between 1 and 48")
+    return float(hours) * 3600
 
 
 def read_course(path: Path, race_id: str) -> pl.DataFrame:

@@ -14,6 +14,7 @@ import polars as pl
 
 from racecramp.columns import require_columns
 from racecramp.errors import RacecrampError
+from racecramp.validation.windows import WindowRules, race_windows
 
 RACE_COLUMNS = ("race_id", "distance_km")
 POINT_COLUMNS = ("race_id", "point_id", "kind", "km")
@@ -36,9 +37,11 @@ class ValidationContext:
     course_points: pl.DataFrame
     distance_km: dict[str, float] = field(default_factory=dict)
     point_km: dict[tuple[str, str], float] = field(default_factory=dict)
+    windows: pl.DataFrame = field(default_factory=lambda: race_windows(pl.DataFrame()))  # validation.windows
+    rules: WindowRules = WindowRules()
 
     @classmethod
-    def from_frames(cls, races: pl.DataFrame, course_points: pl.DataFrame) -> "ValidationContext":
+    def from_frames(cls, races: pl.DataFrame, course_points: pl.DataFrame, rules: WindowRules = WindowRules()) -> "ValidationContext":
         require_columns(races, "races", RACE_COLUMNS)
         require_columns(course_points, "course_points", POINT_COLUMNS)
         races = races.with_columns(pl.col("race_id").cast(pl.String), pl.col("distance_km").cast(pl.Float64))
@@ -48,7 +51,8 @@ class ValidationContext:
         )  # fmt: skip
         distance = {r: float(d) for r, d in races.select("race_id", "distance_km").iter_rows() if d is not None}
         point_km = {(r, p): float(k) for r, p, k in points.select("race_id", "point_id", "km").iter_rows()}
-        return cls(races=races, course_points=points, distance_km=distance, point_km=point_km)
+        windows = race_windows(races, rules) if "start_waves" in races.columns else race_windows(pl.DataFrame())
+        return cls(races=races, course_points=points, distance_km=distance, point_km=point_km, windows=windows, rules=rules)
 
     @classmethod
     def empty(cls) -> "ValidationContext":
@@ -74,7 +78,7 @@ class ValidationContext:
         )
 
 
-def context_from_snapshots(snapshot_dir: Path) -> ValidationContext:
+def context_from_snapshots(snapshot_dir: Path, rules: WindowRules = WindowRules()) -> ValidationContext:
     """The published course (snapshots/races + course_points), read through the cached snapshot
     reader: a republished snapshot is picked up by the next call."""
     from racecramp.publish.snapshots import load_snapshot, snapshot_path
@@ -92,7 +96,7 @@ def context_from_snapshots(snapshot_dir: Path) -> ValidationContext:
             raise CourseSnapshotError(
                 f"{snapshot_path(snapshot_dir, name)}: snapshot has no column(s) {', '.join(absent)}; expected {', '.join(needed)}"
             )
-    return _cached_context(races, points)
+    return _cached_context(races, points, rules)
 
 
 # The last context built, with the snapshot frames it was built from: the snapshot reader hands
@@ -100,11 +104,11 @@ def context_from_snapshots(snapshot_dir: Path) -> ValidationContext:
 _last: tuple[pl.DataFrame, pl.DataFrame, ValidationContext] | None = None
 
 
-def _cached_context(races: pl.DataFrame, points: pl.DataFrame) -> ValidationContext:
+def _cached_context(races: pl.DataFrame, points: pl.DataFrame, rules: WindowRules) -> ValidationContext:
     global _last
     last = _last
-    if last is not None and last[0] is races and last[1] is points:
+    if last is not None and last[0] is races and last[1] is points and last[2].rules == rules:
         return last[2]
-    context = ValidationContext.from_frames(races, points)
+    context = ValidationContext.from_frames(races, points, rules)
     _last = (races, points, context)
     return context

@@ -10,7 +10,7 @@ loaded once by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,10 +22,12 @@ from racecramp.validation.coerce import FAILURE_SCHEMA, coerce_records
 from racecramp.validation.context import ValidationContext
 from racecramp.validation.course_rules import course_failures, race_failures
 from racecramp.validation.schemas import COURSE_KM, show, validate_frame
+from racecramp.validation.windows import window_failures
 
 # Failures may carry where the record came from ("row 14 of results.csv"); null = its place in the batch.
 WHERE = "_where"
-NUMERIC_RULE_COLUMNS = ("km",)
+# columns shown without quotes in a message (numbers, times)
+NUMERIC_RULE_COLUMNS = ("km", *(k.event_time for k in KINDS.values() if k.event_time))
 
 
 @dataclass
@@ -65,9 +67,10 @@ def _combine(type_failures: pl.DataFrame, *others: pl.DataFrame) -> pl.DataFrame
     return pl.concat([type_failures, rest]).sort("_row", maintain_order=True)
 
 
-def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext) -> pl.DataFrame:
+def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext, received_utc: datetime) -> pl.DataFrame:
+    """The km/course rule and the time window, as failures with messages."""
     rules = set(KINDS[kind].rules)
-    parts = []
+    parts = [window_failures(frame, kind, context.windows, received_utc, context.rules)]
     if RACE_IS_KNOWN in rules:
         parts.append(race_failures(frame, context))
     if rules & {KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT}:
@@ -77,7 +80,7 @@ def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext) ->
     return rule_messages(pl.concat(parts)) if parts else pl.DataFrame(schema=FAILURE_SCHEMA)
 
 
-def validate_records(kind: str, records: Any, context: ValidationContext) -> BatchValidation:
+def validate_records(kind: str, records: Any, context: ValidationContext, received_utc: datetime) -> BatchValidation:
     """A plain kind: typed, checked against the course and the kind's schema."""
     frame, type_failures = coerce_records(records, kind)
     if kind == "reports":
@@ -88,7 +91,7 @@ def validate_records(kind: str, records: Any, context: ValidationContext) -> Bat
     else:
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias(COURSE_KM))
     validated = validate_frame(frame, kind)
-    failures = _combine(type_failures, _course_rules(frame, kind, context), validated.failures)
+    failures = _combine(type_failures, _course_rules(frame, kind, context, received_utc), validated.failures)
     good = frame.filter(~pl.col("_row").is_in(failures["_row"].unique().implode()))
     if kind == "participants":
         good = assign_waves(good, wave_table(context.races))
@@ -191,10 +194,11 @@ def validate_results(rows: pl.DataFrame, context: ValidationContext) -> BatchVal
     return BatchValidation({"participants": good_participants, "passings": passings}, fail_frame, rows.height)
 
 
-def validate_batch(kind: str, records: Any, context: ValidationContext) -> BatchValidation:
-    """Validate one landed batch of `kind` against the context."""
+def validate_batch(kind: str, records: Any, context: ValidationContext, received_utc: datetime) -> BatchValidation:
+    """Validate one landed batch of `kind` against the context; received_utc is when it landed
+    (an event may not be later than that, plus the allowed clock skew)."""
     if kind == "races":
         return validate_races(records)
     if kind == "results":
         return validate_results(records, context)
-    return validate_records(kind, records, context)
+    return validate_records(kind, records, context, received_utc)

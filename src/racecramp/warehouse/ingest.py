@@ -26,7 +26,8 @@ from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
 from racecramp.sources.roster import passings_with_clock
 from racecramp.validation.context import ValidationContext
 from racecramp.validation.validate import BatchValidation, validate_batch
-from racecramp.warehouse.sql import append, log_batch, merged_batch_ids, query, upsert
+from racecramp.validation.windows import WindowRules
+from racecramp.warehouse.sql import append, log_batch, merged_batch_ids, query, upsert, utc_frame
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,12 @@ class IngestSummary:
 
 
 
-def load_context(con: duckdb.DuckDBPyConnection) -> ValidationContext:
+def load_context(con: duckdb.DuckDBPyConnection, rules: WindowRules = WindowRules()) -> ValidationContext:
     """The known races and course points, read once (validation itself never opens the warehouse)."""
     return ValidationContext.from_frames(
-        query(con, "SELECT race_id, distance_km, timezone, date, start_waves FROM stg_races"),
+        utc_frame(query(con, "SELECT race_id, distance_km, timezone, date, start_waves, course_time_limit_s FROM stg_races")),
         query(con, "SELECT race_id, point_id, kind, km FROM stg_course_points"),
+        rules,
     )
 
 
@@ -87,13 +89,14 @@ def pending_batches(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[l
     return sorted(batches, key=lambda b: (merge_order(b.kind), b.landed_at_utc, b.path.name))
 
 
-def ingest_pending(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Any = None) -> IngestSummary:
+def ingest_pending(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Any = None,
+                   rules: WindowRules = WindowRules()) -> IngestSummary:
     """Merge every pending landing batch; returns what was accepted and quarantined."""
     summary = IngestSummary()
     context: ValidationContext | None = None
     for batch in pending_batches(con, landing_dir):
         if context is None:
-            context = load_context(con)
+            context = load_context(con, rules)
         con.execute("BEGIN TRANSACTION")
         try:
             result = ingest_batch(con, batch, context)
@@ -117,7 +120,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch, context: 
     label = f"{batch.kind}:{source}" if source else batch.kind
     raw = _raw_frame(batch, records, landed_at, source)
     append(con, "raw_records", raw)
-    checked = validate_batch(batch.kind, records, context)
+    checked = validate_batch(batch.kind, records, context, landed_at)
     quarantined = _quarantine_rows(checked.failures, raw, label, landed_at, batch)
     append(con, "quarantine", quarantined)
     accepted = _merge(con, batch.kind, checked)
