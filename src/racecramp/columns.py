@@ -35,6 +35,12 @@ class Column:
     derived: bool = False
     # the DuckDB type when it is not the dtype's usual one (UUID, JSON)
     sql: str | None = None
+    # free text could carry a name here: a value failing this column's checks is masked (never
+    # kept) in quarantine and raw records, and not echoed in error messages
+    personal: bool = False
+    # set by whoever lands the record (the intake from the token's principal, a bulk reader from
+    # the file's name), never sent by a client (entered_by)
+    assigned: bool = False
 
     @property
     def sql_type(self) -> str:

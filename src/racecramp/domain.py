@@ -99,3 +99,19 @@ FEED_TIMING = "feed:timing"  # the timing system: start list and passings
 FEED_WEATHER = "feed:weather"  # a weather feed: observations
 FEED_SURVEY = "feed:survey"  # the post-race survey upload
 FEED_PRINCIPALS = (FEED_TIMING, FEED_WEATHER, FEED_SURVEY)
+
+# Codes where free text could carry a name (docs/security.md, "No names"). A bib is a short
+# code: up to 3 letters (and a dash), a digit, then letters, digits or dashes, at most 16 in all
+# (F108, 12345, A-1234); "Jane Doe" is no bib. A sender is an identity without spaces: a
+# principal, a station, a login (e-mail) or an import file. A code (a weather feed, a station
+# id) has no spaces either.
+BIB_PATTERN = r"^[A-Za-z]{0,3}-?[0-9][A-Za-z0-9-]{0,11}$"
+BIB_WORDS = "a bib code (up to 3 letters, then digits; letters, digits or dashes after them; no spaces)"
+IDENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}$"
+IDENTITY_WORDS = "an identity without spaces (a principal, a login e-mail, an import file)"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$"
+CODE_WORDS = "a code without spaces (letters, digits and : . _ / -)"
+MUSCLES_PATTERN = "^(" + "|".join(MUSCLE_GROUPS) + ")(,(" + "|".join(MUSCLE_GROUPS) + "))*$"
+MUSCLES_WORDS = "muscle groups from " + ", ".join(MUSCLE_GROUPS) + ", separated by commas"
+MASKED = "<masked: {n} characters>"  # what quarantine keeps of a value that failed a personal-data check
+PATTERN_WORDS = {BIB_PATTERN: BIB_WORDS, IDENTITY_PATTERN: IDENTITY_WORDS, CODE_PATTERN: CODE_WORDS, MUSCLES_PATTERN: MUSCLES_WORDS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -89,6 +90,11 @@ def open_page(page: str | None = None, **secrets: object) -> AppTest:
         at.switch_page(page).run()
         assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown the pages escaped (dashboard.ui.plain): the text without its backslashes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def metric(at: AppTest, label_start: str):

@@ -165,7 +165,7 @@ def small_race(settings: Settings) -> Snapshots:
     land_small_race(settings)
     snaps = Snapshots(settings.snapshot_dir)
     stale = snaps.table("alerts").filter(pl.col("rule") == "stale_weather")["alert_id"].to_list()
-    actions = [{"alert_id": a, "action": "acknowledge", "by": "dr fixture", "at_utc": SMALL_NOW.isoformat()} for a in stale]
+    actions = [{"alert_id": a, "action": "acknowledge", "by": "dr-fixture", "at_utc": SMALL_NOW.isoformat()} for a in stale]
     if actions:
         landing.append_records(settings.landing_dir, "alert_actions", actions, source="dashboard-fixture")
         ingest_now(settings)

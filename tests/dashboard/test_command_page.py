@@ -9,6 +9,7 @@ import polars as pl
 from racecramp.views.shared import Snapshots
 
 from apptest_helpers import fresh, metric, open_page, set_last_ingest
+from apptest_helpers import shown as shown_text
 from dashboard_fixtures import SMALL_EXPECTED
 
 
@@ -41,7 +42,7 @@ def test_wbgt_now_is_the_latest_reading_with_flag_change_and_source(small):
     assert any(f"{latest['wbgt_flag'].upper()} FLAG" in m.value for m in at.markdown)
     assert latest["wbgt_flag"] == "yellow"
     source = [c.value for c in at.caption if c.value.startswith("Source")]
-    assert "iem-asos:KBOS" in source[0] and latest["wbgt_method"] in source[0]
+    assert "iem-asos:KBOS" in shown_text(source[0]) and latest["wbgt_method"] in shown_text(source[0])
 
 
 def test_now_is_the_race_clock_of_the_replayed_race(small):
@@ -73,7 +74,7 @@ def test_open_alerts_are_listed_and_buttons_follow_their_status(small):
     shown = [m.value for m in at.markdown if "[**WARNING**]" in m.value or "[**CRITICAL**]" in m.value]
     assert len(shown) == alerts.filter(pl.col("status") != "resolved").height
     for row in alerts.iter_rows(named=True):
-        assert any(row["message"] in text for text in shown)
+        assert any(row["message"] in shown_text(text) for text in shown)
         ack = at.button(key=f"ack-{row['alert_id']}")
         assert ack.disabled == (row["status"] != "open")
         assert not at.button(key=f"resolve-{row['alert_id']}").disabled
@@ -83,3 +84,22 @@ def test_without_command_token_alert_buttons_are_disabled(small):
     at = open_page()
     alert_ids = Snapshots(small.snapshot_dir).table("alerts")["alert_id"].to_list()
     assert all(at.button(key=f"resolve-{a}").disabled for a in alert_ids)
+
+
+def test_an_alert_message_with_markup_is_shown_as_text(small):
+    from racecramp.publish.snapshots import snapshot_path, write_snapshot
+
+    path = snapshot_path(small.snapshot_dir, "alerts")
+    original = pl.read_parquet(path)
+    hostile = "<b>x</b><style>body{display:none}</style> :red[fake] [link](http://evil.example)"
+    try:
+        write_snapshot(original.with_columns(pl.lit(hostile).alias("message"), pl.lit("<i>dr</i>").alias("acknowledged_by")), path)
+        at = open_page(command_token="tok-command")
+        blocks = [m for m in at.markdown if hostile in shown_text(m.value)]
+        assert blocks, "the message is on the page"
+        for block in blocks:
+            assert not block.proto.allow_html, "no HTML is rendered from alert data"
+            assert "<b>" not in block.value and "\\<b\\>" in block.value and "\\:red\\[" in block.value
+        assert any("\\<i\\>dr\\</i\\>" in c.value for c in at.caption)
+    finally:
+        write_snapshot(original, path)

@@ -61,10 +61,18 @@ def test_a_station_may_not_close_the_race(intake):
     assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
 
 
-def test_unknown_race_and_missing_by_are_422_naming_the_field(intake):
+def test_unknown_race_and_a_typed_name_as_closer_are_422_naming_the_field(intake):
     settings, client, _, _ = intake
     unknown = _close(client, "nowhere-2020", TOKENS["command"])
     assert unknown.status_code == 422 and "race_id" in unknown.text and "boston-2017" in unknown.text
-    no_by = _close(client, "boston-2017", TOKENS["command"], body={})
-    assert no_by.status_code == 422 and "by" in no_by.text
+    typed = _close(client, "boston-2017", TOKENS["command"], body={"by": "Jane Doe"})
+    assert typed.status_code == 422 and "by=<masked: 8 characters>" in typed.text and "Jane" not in typed.text
     assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
+
+
+def test_without_a_logged_in_user_the_closer_is_the_command_principal(intake):
+    settings, client, _, _ = intake
+    assert _close(client, "boston-2017", TOKENS["command"], body={}).status_code == 202
+    (batch,) = landing.list_batches(settings.landing_dir, ["race_closures"])
+    records, _, _ = landing.read_batch(batch)
+    assert [r["closed_by"] for r in records] == ["command"]

@@ -21,12 +21,12 @@ def no_prefect(monkeypatch):
 
 
 def test_a_closure_is_landed_then_merged_into_stg_race_closures(boston_2017):
-    result = close_race(boston_2017, "boston-2017", "medical director", CLOSED_AT)
+    result = close_race(boston_2017, "boston-2017", "medical-director", CLOSED_AT)
     assert result.batch.path.exists() and result.batch.kind == "race_closures"
     assert result.accepted is True and result.event_emitted is False  # no Prefect API here: nothing to tell
     with open_writer(boston_2017.warehouse_path) as con:
         rows = query(con, "SELECT race_id, closed_at_utc, closed_by FROM race_closures").rows()
-    assert rows == [("boston-2017", CLOSED_AT, "medical director")]
+    assert rows == [("boston-2017", CLOSED_AT, "medical-director")]
 
 
 def test_closing_twice_keeps_both_closures_and_landing_is_append_only(boston_2017):
@@ -66,3 +66,11 @@ def test_cli_close_race_and_report(boston_2017, tmp_path):
     assert (tmp_path / "out" / "consensus-rates-boston-2017.csv").exists()
     bad = runner.invoke(app, ["report", "--race", "boston-2017", "--format", "docx"])
     assert bad.exit_code == 2 and "expected one of html, pdf" in bad.output
+
+
+def test_a_closer_typed_as_a_name_is_refused_before_anything_lands(boston_2017):
+    from racecramp.report.closure import ClosureError
+
+    with pytest.raises(ClosureError, match="never a typed name"):
+        close_race(boston_2017, "boston-2017", "Dr Ada Lovelace", CLOSED_AT)
+    assert landing.list_batches(boston_2017.landing_dir, ["race_closures"]) == []

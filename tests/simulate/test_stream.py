@@ -138,7 +138,7 @@ def test_every_event_is_a_landing_kind_with_exactly_its_columns_and_is_labelled_
     assert kinds == {"participants", "passings", "weather", "reports", "survey"}
     assert kinds <= set(KINDS)
     for _, kind, record in events:
-        assert list(record) == list(KINDS[kind].schema)
+        assert list(record) == list(KINDS[kind].sent_schema)
         assert record["simulated"] is True
     assert sum(kind == "passings" for _, kind, _ in events) == passings.height
     json.loads(canonical_event_json(events[0]))  # plain JSON, no NaN

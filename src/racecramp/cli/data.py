@@ -189,15 +189,12 @@ def _print_query(con, query: str, as_csv: bool) -> None:
     import duckdb
 
     try:
-        if as_csv:  # DuckDB's CSV writer also formats nested columns (lists, structs)
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "result.csv"
-                con.execute(f"COPY ({query.strip().rstrip(';')}) TO '{out}' (FORMAT csv, HEADER)")
-                sys.stdout.write(out.read_text())
-            return
         frame = con.sql(query).pl()
+        if as_csv:  # formulas neutralised, nested columns as JSON (racecramp.spreadsheet)
+            from racecramp.spreadsheet import csv_text
+
+            sys.stdout.write(csv_text(frame))
+            return
     except duckdb.Error as exc:
         err_console.print(f"[red]{type(exc).__name__}:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -24,7 +24,12 @@ def serve(no_dashboard: bool = typer.Option(False, "--no-dashboard", help="do no
 
     settings = get_settings()
     console.print("starting racecramp (Prefect server, flows, intake, dashboard) ...")
-    stack = services.start_stack(settings, with_dashboard=not no_dashboard)
+    services.stop_on_signal_while_starting()
+    try:
+        stack = services.start_stack(settings, with_dashboard=not no_dashboard)
+    except services.StopRequested:
+        console.print("stopped while starting")
+        raise typer.Exit(0) from None
     for name, url in stack.urls().items():
         console.print(f"  {name:10s} {url}")
     console.print(f"logs in {Path(settings.data_dir) / 'logs'}; Ctrl-C to stop")

@@ -10,6 +10,7 @@ import hmac
 import importlib.util
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -173,7 +174,7 @@ def _forget_access_code() -> None:
 def account_sidebar() -> None:
     """Sidebar: who is logged in and a Log out button (nothing when no login is configured)."""
     if oidc_configured() and oidc_logged_in():
-        st.sidebar.caption(f"Logged in as **{acting_as()}**")
+        st.sidebar.caption(f"Logged in as **{acting_as() or 'command'}**")
         st.sidebar.button("Log out", on_click=st.logout, key="log_out")
     elif not oidc_configured() and st.session_state.get(ACCESS_CODE_OK):
         st.sidebar.button("Log out", on_click=_forget_access_code, key="log_out")
@@ -198,11 +199,19 @@ def command_token() -> str | None:
     return str(token) if token else None
 
 
-def acting_as() -> str:
-    """Who acknowledges: the logged-in user's e-mail or name, else the name typed in the sidebar."""
+def acting_as() -> str | None:
+    """Who acts: the logged-in user's e-mail (OIDC); None without a login, and the intake then
+    records the command principal. Never a typed name (docs/security.md, "No names")."""
     if oidc_logged_in():
-        return str(st.user.get("email") or st.user.get("name") or "command")
-    return st.session_state.get("acting_as") or "medical command"
+        email = st.user.get("email")
+        return str(email) if email else None
+    return None
+
+
+def actor_body(**fields: object) -> dict:
+    """A command action's JSON body, with `by` only when a logged-in user is known."""
+    who = acting_as()
+    return {**fields, **({"by": who} if who else {})}
 
 
 # --------------------------------------------------------------------------- intake calls
@@ -248,6 +257,18 @@ def _detail(body: object) -> str:
             return "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
         return str(detail)
     return str(body)
+
+
+# --------------------------------------------------------------------------- text from the data
+
+# Markdown and HTML control characters: data shown inside st.markdown / st.caption is escaped so
+# a feed's free text, an alert message or a name typed somewhere renders as the text it is.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+
+
+def plain(value: object) -> str:
+    """`value` as literal text inside Markdown (no markup, no HTML, no emoji or colour directives)."""
+    return _MARKUP.sub(r"\\\1", str(value)).replace("\n", " ")
 
 
 # --------------------------------------------------------------------------- page furniture

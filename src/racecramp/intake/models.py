@@ -24,7 +24,18 @@ from pydantic import (
     TypeAdapter,
 )
 
-from racecramp.domain import MUSCLE_GROUPS, SEXES, TREATMENTS, Disposition, ReportSource, Severity
+from racecramp.domain import (
+    BIB_PATTERN,
+    CODE_PATTERN,
+    IDENTITY_PATTERN,
+    MUSCLE_GROUPS,
+    SEXES,
+    TREATMENTS,
+    Disposition,
+    ReportSource,
+    Severity,
+)
+from racecramp.landing.kinds import KINDS
 
 # The most records one request may carry; larger batches get 413 (split them).
 MAX_BATCH_RECORDS = 10_000
@@ -48,12 +59,15 @@ def _to_utc(value: datetime) -> datetime:
 
 RaceId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
 PointId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
-Bib = Annotated[str, BeforeValidator(_number_to_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Bib = Annotated[str, BeforeValidator(_number_to_text), StringConstraints(strip_whitespace=True, pattern=BIB_PATTERN)]
+# who did something, when a logged-in user is named (else the principal is recorded)
+Identity = Annotated[str, StringConstraints(pattern=IDENTITY_PATTERN)]
+# a weather feed's name and place: codes, so no free text reaches the warehouse over HTTP
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 Km = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Flag = Annotated[bool, Field(strict=True)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 MuscleGroup = Literal[MUSCLE_GROUPS]  # type: ignore[valid-type]
 Treatment = Literal[TREATMENTS]  # type: ignore[valid-type]
@@ -99,7 +113,7 @@ class ReportIn(_Strict):
     severity: Severity
     treatment: Treatment
     disposition: Disposition
-    entered_by: Text | None = Field(default=None, description="defaults to point_id")
+    supersedes_report_id: UUID | None = Field(default=None, description="a correction: the report_id this one replaces")
     simulated: Flag = False
 
 
@@ -166,8 +180,8 @@ class WeatherIn(_Strict):
 
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_WEATHER]})
 
-    source: Text
-    location: Text
+    source: Code = Field(description="the feed, e.g. open-meteo")
+    location: Code = Field(description="its station or place as a code, e.g. KBOS or boston-finish")
     observed_at_utc: UtcDatetime
     temp_c: Number
     dew_point_c: Number | None = None
@@ -193,7 +207,7 @@ class AlertActionIn(_Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"action": "acknowledge", "by": "dr-lee"}]})
 
     action: Literal["acknowledge", "resolve"]
-    by: Text
+    by: Identity | None = Field(default=None, description="the logged-in user (e-mail); the principal when absent")
 
 
 # ---- answers ------------------------------------------------------------------------------
@@ -224,7 +238,7 @@ class RaceCloseIn(_Strict):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"by": "dr-lee"}]})
 
-    by: Text
+    by: Identity | None = Field(default=None, description="the logged-in user (e-mail); the principal when absent")
 
 
 class RaceCloseAccepted(BaseModel):
@@ -254,11 +268,7 @@ class ErrorDetail(BaseModel):
 
 # Survey CSV columns (survey_responses in docs/warehouse.md); the first three are required.
 SURVEY_REQUIRED = ("race_id", "bib", "cramped")
-SURVEY_COLUMNS = (
-    "race_id", "bib", "cramped", "onset_km", "muscles", "longest_training_run_km", "weekly_km",
-    "strength_training", "plyometrics", "electrolyte_drinks", "heat_acclimatised", "prior_cramps",
-    "target_pace_s_per_km", "simulated",
-)
+SURVEY_COLUMNS = tuple(KINDS["survey"].sent_schema)
 
 REPORT = TypeAdapter(ReportIn)
 REPORT_BATCH = TypeAdapter(ReportBatch)

@@ -14,7 +14,19 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import TypeAdapter, ValidationError
 
+from racecramp.domain import CODE_WORDS, MASKED, PATTERN_WORDS
 from racecramp.intake.models import MAX_BATCH_RECORDS
+from racecramp.landing.kinds import KINDS
+
+# Fields where free text could carry a name (landing.kinds: personal), and what they expect in
+# words; over HTTP a weather location is a code too (intake.models.WeatherIn).
+PERSONAL_WORDS = {c.name: PATTERN_WORDS.get(c.pattern, c.constraint_words()) for k in KINDS.values() for c in k.columns
+                  if c.personal} | {"location": CODE_WORDS}
+
+
+def masked(value: Any) -> str:
+    """What is shown of a value that may hold a name: its length only."""
+    return MASKED.format(n=len(str(value)))
 
 
 def clean(text: str) -> str:
@@ -49,9 +61,20 @@ def shown_value(value: Any) -> str | None:
     return None
 
 
+def _field_name(loc: tuple[Any, ...]) -> str | None:
+    names = [p for p in loc if isinstance(p, str)]
+    return names[-1] if names else None
+
+
 def problem(loc: tuple[Any, ...], msg: str, type_: str, value: Any = ...) -> dict[str, Any]:
+    """A problem naming the field and its value; a value that may hold a name is masked, never echoed."""
     path = field_path(loc)
-    shown = None if value is ... else shown_value(value)
+    field = _field_name(loc)
+    if field in PERSONAL_WORDS and value is not ... and value is not None:
+        shown = masked(value)
+        msg = f"expected {PERSONAL_WORDS[field]}" if type_ in ("string_pattern_mismatch", "string_too_long") else msg
+    else:
+        shown = None if value is ... else shown_value(value)
     text = f"{path}={shown}: {msg}" if shown is not None else f"{path}: {msg}"
     return {"type": type_, "loc": [p if isinstance(p, int) else clean(str(p)) for p in loc], "field": path, "msg": clean(text)}
 

@@ -52,6 +52,7 @@ from racecramp.intake.models import (
 from racecramp.intake.notifier import Notifier, OnAppended
 from racecramp.intake.problems import field_path, parse_json, problem, too_many, unprocessable, validate_body
 from racecramp.landing.kinds import KINDS
+from racecramp.sources.tabular import muscle_list
 from racecramp.validation.context import CourseNotPublished, CourseSnapshotError, ValidationContext, context_from_snapshots
 from racecramp.validation.course_rules import course_rule_failures, fill_point_km, race_failures
 from racecramp.validation.windows import window_failures
@@ -143,8 +144,7 @@ class Intake:
             auth.require_station(principal, report.point_id, field_path(loc + ("point_id",)))
         records = REPORTS.dump_python(reports, mode="json")
         for rec in records:
-            if rec["entered_by"] is None:
-                rec["entered_by"] = rec["point_id"]
+            rec["entered_by"] = principal.station or principal.name  # who sent it, never a typed field
         ids, records, locs, digests = _unique_reports(records, locs)
         with self.index.locks.hold(ids):
             return self._admit_reports(principal, ids, records, locs, digests)
@@ -247,7 +247,8 @@ class Intake:
     def post_alert_action(self, principal: auth.Principal, alert_id: str, body: bytes) -> AlertActionAccepted:
         auth.require(principal, "alert_actions")
         action = validate_body(ALERT_ACTION, parse_json(body))
-        record = {"alert_id": alert_id, "action": action.action, "by": action.by, "at_utc": datetime.now(UTC).isoformat()}
+        record = {"alert_id": alert_id, "action": action.action, "by": action.by or principal.name,
+                  "at_utc": datetime.now(UTC).isoformat()}
         batch = self.land("alert_actions", [record], principal)
         self.notify("alert_actions", batch)
         return AlertActionAccepted(alert_id=alert_id, action=action.action, batch_id=batch.batch_id)
@@ -263,13 +264,14 @@ class Intake:
         problems = course_problems(self.context(), [{"race_id": race_id}], [("path",)], race_only=True)
         if problems:
             raise unprocessable(problems)
-        record = closure_record(race_id, close.by)
+        closed_by = close.by or principal.name
+        record = closure_record(race_id, closed_by)
         batch = self.land("race_closures", [record], principal)
         self.notify("race_closures", batch)
         if self.notifier is not None:
             self.notifier.submit_call(
                 f"racecramp.race.closed for {race_id} (batch {batch.batch_id})",
-                lambda: race_closed(race_id, record["closed_at_utc"], close.by, batch.batch_id),
+                lambda: race_closed(race_id, record["closed_at_utc"], closed_by, batch.batch_id),
             )
         return RaceCloseAccepted(race_id=race_id, closed_at_utc=record["closed_at_utc"], batch_id=batch.batch_id)
 
@@ -283,12 +285,17 @@ class Intake:
             pl.col(c).str.strip_chars().replace("", None) for c in known
         )
         records = frame.to_dicts()
+        for record in records:
+            if record.get("muscles"):
+                record["muscles"] = muscle_list(record["muscles"], {})
         origin = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "upload.csv").name)[:100]
+        locs = [("body", "file", f"row {i + 2}") for i in range(len(records))]
+        problems = personal_problems("survey", records, locs)
         context = self.published_context()
         if context is not None:
-            problems = window_problems(context, "survey", records, [("body", "file", f"row {i + 2}") for i in range(len(records))])
-            if problems:
-                raise unprocessable(problems)
+            problems += window_problems(context, "survey", records, locs)
+        if problems:
+            raise unprocessable(problems)
         batch = self.land("survey", records, principal, origin=origin)
         self.notify("survey", batch)
         return SurveyAccepted(accepted=len(records), batch_id=batch.batch_id, ignored_columns=ignored)
@@ -374,6 +381,19 @@ def course_problems(
         problem(locs[row] + (column,), reason, check, records[row].get(column))
         for row, column, check, reason in failures.head(MAX_PROBLEMS).select("_row", "column", "check", "reason").iter_rows()
     ]
+
+
+def personal_problems(kind: str, records: list[dict[str, Any]], locs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Values of fields that may hold a name (landing.kinds: personal) that do not fit their code:
+    refused before anything lands, and masked in the answer."""
+    checks = [(c.name, re.compile(c.pattern)) for c in KINDS[kind].columns if c.personal and c.pattern and not c.assigned]
+    found = []
+    for record, loc in zip(records, locs):
+        for name, pattern in checks:
+            value = record.get(name)
+            if value is not None and not pattern.fullmatch(str(value)):
+                found.append(problem(loc + (name,), "does not fit", "string_pattern_mismatch", value))
+    return found[:MAX_PROBLEMS]
 
 
 def window_problems(context: ValidationContext, kind: str, records: list[dict[str, Any]], locs: list[tuple[Any, ...]],

@@ -18,11 +18,15 @@ import polars as pl
 
 from racecramp.columns import UTC_DT, Column, schema_of
 from racecramp.domain import (
+    BIB_PATTERN,
+    CODE_PATTERN,
     COMMAND,
     FEED_SURVEY,
     FEED_TIMING,
     FEED_WEATHER,
+    IDENTITY_PATTERN,
     MUSCLE_GROUPS,
+    MUSCLES_PATTERN,
     SEXES,
     STATION,
     TREATMENTS,
@@ -35,7 +39,6 @@ from racecramp.domain import (
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 UUID_TEXT = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_NET_TIME_S = 12 * 3600  # a course closes well within 12 h; longer is a typing error
-BIB_MAX_LEN = 16
 
 # Row rules (validation.rules implements each one, by name).
 RACE_IS_KNOWN = "race_is_known"
@@ -71,6 +74,11 @@ class Kind:
         return schema_of(self.columns, include_derived=False)
 
     @property
+    def sent_schema(self) -> dict[str, pl.DataType]:
+        """Columns a client sends (the landed ones without those the receiver assigns)."""
+        return {name: dtype for name, dtype in self.schema.items() if not self.column(name).assigned}
+
+    @property
     def table_schema(self) -> dict[str, pl.DataType]:
         """Columns of the staging table, derived ones included."""
         return schema_of(self.columns)
@@ -78,6 +86,12 @@ class Kind:
     @property
     def defaults(self) -> dict[str, object]:
         return {c.name: c.default for c in self.columns if c.default is not None}
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame with exactly this kind's landed columns, in order and type (a missing one is null)."""
+        return frame.select([
+            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name) for name, dtype in self.schema.items()
+        ])
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -91,7 +105,7 @@ def _race_id(description: str = "the race edition, e.g. `boston-2017`") -> Colum
 
 
 def _bib(nullable: bool = False, description: str = "the runner's bib: a short code, never a name") -> Column:
-    return Column("bib", pl.String, description, nullable=nullable, min_len=1, max_len=BIB_MAX_LEN)
+    return Column("bib", pl.String, description, nullable=nullable, pattern=BIB_PATTERN, personal=True)
 
 
 def _simulated() -> Column:
@@ -230,8 +244,9 @@ WEATHER = Kind(
     description="Weather observations (key source + location + observed_at_utc).",
     columns=(
         Column("source", pl.String, "the feed: `visualcrossing`, `iem-asos:KBOS`, `open-meteo`, `replay` …",
-               nullable=False, min_len=1),
-        Column("location", pl.String, "station or place", nullable=False, min_len=1),
+               nullable=False, pattern=CODE_PATTERN, personal=True),
+        Column("location", pl.String, "station or place (over HTTP a code; from a file, its place name)", nullable=False,
+               min_len=1, max_len=128, personal=True),
         Column("observed_at_utc", UTC_DT, "when observed", nullable=False),
         Column("temp_c", pl.Float64, "air temperature", nullable=False, ge=-40, le=55),
         Column("dew_point_c", pl.Float64, "dew point", ge=-60, le=40),
@@ -271,7 +286,8 @@ REPORTS = Kind(
         Column("severity", pl.String, "as judged at the station", isin=tuple(s.value for s in Severity)),
         Column("treatment", pl.String, "what was done", isin=TREATMENTS),
         Column("disposition", pl.String, "what happened to the runner", isin=tuple(d.value for d in Disposition)),
-        Column("entered_by", pl.String, "who sent it: the authenticated principal (station or command) or the import file"),
+        Column("entered_by", pl.String, "who sent it: the authenticated principal (its station, or command) or the import "
+               "file; never typed", pattern=IDENTITY_PATTERN, personal=True, assigned=True),
         Column("received_at_utc", UTC_DT, "when the intake received it (its own clock; reported_at_utc is the device's)",
                derived=True),
         Column("supersedes_report_id", pl.String, "a correction: the report_id this report replaces (the earlier one then "
@@ -294,7 +310,7 @@ SURVEY = Kind(
         _bib(),
         Column("cramped", pl.Boolean, "cramped during the race", nullable=False),
         Column("onset_km", pl.Float64, "where the first cramp began, nullable", ge=0),
-        Column("muscles", pl.String, "comma-separated muscle groups"),
+        Column("muscles", pl.String, "muscle groups that cramped, comma-separated", pattern=MUSCLES_PATTERN, personal=True),
         Column("longest_training_run_km", pl.Float64, "longest run in the build-up", ge=0, le=100),
         Column("weekly_km", pl.Float64, "typical weekly distance", ge=0, le=400),
         Column("strength_training", pl.Boolean, "did strength training"),
@@ -321,7 +337,8 @@ ALERT_ACTIONS = Kind(
     columns=(
         Column("alert_id", pl.String, "the alert acted on", nullable=False, min_len=1),
         Column("action", pl.String, "what was done", nullable=False, isin=("acknowledge", "resolve")),
-        Column("by", pl.String, "who did it", nullable=False, min_len=1),
+        Column("by", pl.String, "who did it: the logged-in user, else the principal", nullable=False,
+               pattern=IDENTITY_PATTERN, personal=True),
         Column("at_utc", UTC_DT, "when", nullable=False),
     ),
     natural_key=("alert_id", "action", "at_utc"),
@@ -338,7 +355,8 @@ RACE_CLOSURES = Kind(
     columns=(
         _race_id("the race closed"),
         Column("closed_at_utc", UTC_DT, "when", nullable=False),
-        Column("closed_by", pl.String, "who", nullable=False, min_len=1),
+        Column("closed_by", pl.String, "who: the logged-in user or the command-line user", nullable=False,
+               pattern=IDENTITY_PATTERN, personal=True),
     ),
     natural_key=("race_id", "closed_at_utc"),
     staging_table="stg_race_closures",

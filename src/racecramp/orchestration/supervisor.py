@@ -164,6 +164,21 @@ def stop_stack(stack: Stack, timeout_s: float = 15.0) -> None:
             c.process.wait()
 
 
+class StopRequested(Exception):
+    """SIGTERM or Ctrl-C while the stack was still starting."""
+
+
+def stop_on_signal_while_starting() -> None:
+    """Until run_forever takes over, SIGTERM/SIGINT abort the start (start_stack then stops what
+    it started) instead of killing the process with its children still running."""
+
+    def abort(signum, frame):
+        raise StopRequested(f"signal {signum} while starting")
+
+    signal.signal(signal.SIGTERM, abort)
+    signal.signal(signal.SIGINT, abort)
+
+
 def run_forever(stack: Stack, on_event=None, restart_delay_s: float = 2.0) -> int:
     """Supervise until Ctrl-C / SIGTERM: a child that dies is restarted (and reported);
     then stop everything."""

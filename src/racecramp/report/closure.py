@@ -7,12 +7,15 @@ validation -> the single writer) and emit `racecramp.race.closed` with resource 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from racecramp import landing
 from racecramp.config import Settings
+from racecramp.domain import IDENTITY_PATTERN, IDENTITY_WORDS
+from racecramp.errors import RacecrampError
 from racecramp.orchestration import prefect_events as events
 from racecramp.warehouse.ingest import IngestSummary
 
@@ -22,6 +25,10 @@ KIND = "race_closures"
 
 def race_resource_id(race_id: str) -> str:
     return f"{RACE_RESOURCE_PREFIX}{race_id}"
+
+
+class ClosureError(RacecrampError):
+    """A closure that cannot be recorded as given."""
 
 
 def closure_record(race_id: str, closed_by: str, closed_at_utc: datetime | None = None) -> dict[str, Any]:
@@ -59,6 +66,8 @@ def close_race(settings: Settings, race_id: str, closed_by: str, closed_at_utc: 
     """Land the closure, merge it (unless ingest=False), then emit racecramp.race.closed."""
     from racecramp.landing.bulk import ingest_now
 
+    if not re.fullmatch(IDENTITY_PATTERN, closed_by):
+        raise ClosureError(f"--by {closed_by!r}: expected {IDENTITY_WORDS} (who closes is recorded, never a typed name)")
     record = closure_record(race_id, closed_by, closed_at_utc)
     batch = landing.append_records(settings.landing_dir, KIND, [record], source=f"close-race:{closed_by}")
     summary = ingest_now(settings) if ingest else None

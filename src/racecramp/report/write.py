@@ -24,6 +24,7 @@ from racecramp.publish.snapshots import read_manifest, snapshot_path
 from racecramp.report.build import REPORT_TABLES, build_report
 from racecramp.report.consensus import consensus_encounters, consensus_rates
 from racecramp.report.html import render_html
+from racecramp.spreadsheet import write_csv
 
 # Where reports go unless --out says otherwise (a `report_dir` setting would replace this).
 REPORT_DIR_NAME = "reports"
@@ -89,7 +90,7 @@ def write_report(settings: Settings, race_id: str, formats: tuple[str, ...] = ("
     rates = consensus_rates(encounters, report.headline.starters, race_id)
     for name, frame in (("consensus_encounters", encounters), ("consensus_rates", rates)):
         path = out / f"{name.replace('_', '-')}-{race_id}.csv"
-        atomic_write(path, lambda tmp, frame=frame: frame.write_csv(tmp))
+        write_csv(frame, path)  # formulas neutralised (racecramp.spreadsheet)
         written.files[name] = path
     if "pdf" in formats:
         written.files["pdf"] = html_to_pdf(html_path, out / f"report-{race_id}.pdf")

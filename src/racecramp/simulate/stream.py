@@ -226,7 +226,7 @@ def _cramp_reports(runners: pl.DataFrame, race_id: str, seed: int) -> pl.DataFra
         "disposition",
         pl.col("point_id").alias("entered_by"),
     )
-    return frame.select([pl.col(c).cast(t) for c, t in KINDS["reports"].schema.items()]).sort("reported_at_utc", "report_id")
+    return KINDS["reports"].conform(frame).sort("reported_at_utc", "report_id")
 
 
 def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: int, params: CrampModelParams) -> pl.DataFrame:
@@ -267,7 +267,7 @@ def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: i
         "prior_cramps",
         pl.lit(True).alias("simulated"),
     )
-    return responses.select([pl.col(c).cast(t) for c, t in KINDS["survey"].schema.items()]).sort("race_id", "bib")
+    return KINDS["survey"].conform(responses).sort("race_id", "bib")
 
 
 def simulate_race(
@@ -313,9 +313,9 @@ def simulate_race(
 
 
 def _records(frame: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts with exactly the landing columns of `kind` (datetimes ISO, Z)."""
+    """Rows as JSON-ready dicts with exactly the columns a client sends of `kind` (datetimes ISO, Z)."""
     columns = []
-    for name, dtype in KINDS[kind].schema.items():
+    for name, dtype in KINDS[kind].sent_schema.items():
         col = pl.col(name) if name in frame.columns else pl.lit(None)
         col = col.cast(dtype)
         if dtype == UTC_DT:

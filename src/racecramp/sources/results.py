@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from racecramp.domain import BIB_PATTERN, MASKED
 from racecramp.sources.mapping import MappingError, ResultsMapping, load_mapping
 from racecramp.sources.timeparse import EXPECTED_TEXT, NBSP, clean_text, duration_parts, hms_text, seconds_from_parts
 
@@ -225,7 +226,7 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
     rows = frame.select(
         "_r",
         pl.lit(race_id, pl.String).alias("race_id"),
-        text(cols["bib"]).alias("bib"),
+        bib_or_masked(text(cols["bib"])).alias("bib"),
         sex.alias("sex"),
         age.alias("age"),
         wave.alias("wave"),
@@ -259,6 +260,14 @@ def _attach_lists(rows: pl.DataFrame, long: pl.DataFrame, name: str, dtype: pl.S
     list_dtype = pl.List(dtype)
     return rows.join(nested, on="_r", how="left", maintain_order="left").with_columns(
         pl.col(name).cast(list_dtype).fill_null(pl.lit([], dtype=list_dtype))
+    )
+
+
+def bib_or_masked(bib: pl.Expr) -> pl.Expr:
+    """A bib cell that is no bib code (a name typed into the bib column) is masked at the reader,
+    so it never lands; the ingest then quarantines the row, naming only its length."""
+    return pl.when(bib.is_null() | bib.str.contains(BIB_PATTERN)).then(bib).otherwise(
+        pl.format(MASKED.replace("{n}", "{}"), bib.str.len_chars())
     )
 
 

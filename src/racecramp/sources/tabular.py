@@ -20,6 +20,7 @@ Mapping TOML:
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from racecramp.domain import MASKED, MUSCLE_GROUPS
 from racecramp.landing.kinds import KINDS
 from racecramp.sources.mapping import MappingError
 
@@ -36,6 +38,12 @@ NBSP = "\u00a0"
 # Fixed namespace: a report without an id gets uuid5(namespace, file + row), so importing
 # the same log twice gives the same report_ids and stores each report once.
 REPORT_ID_NAMESPACE = uuid.UUID("6f1c3c64-7d0e-4c55-9a35-2f8f0a4f1e10")
+
+
+# Columns the pipeline sets itself: a mapping may not read them from the file.
+ASSIGNED_COLUMNS = ("entered_by",)
+MUSCLE_PLURALS = {"calves": "calf", "hamstrings": "hamstring", "quads": "quadriceps", "quad": "quadriceps", "feet": "foot",
+                  "hips": "hip", "abdominals": "abdominal", "abs": "abdominal", **{m + "s": m for m in MUSCLE_GROUPS}}
 
 
 @dataclass
@@ -67,6 +75,10 @@ def load_tabular_mapping(name_or_path: str | Path) -> TabularMapping:
     unknown = set(spec.get("columns", {})) - set(KINDS[kind].schema)
     if unknown:
         raise MappingError(f"mapping {name_or_path}: columns {sorted(unknown)} are not {kind} columns ({', '.join(KINDS[kind].schema)})")
+    assigned = set(spec.get("columns", {})) & set(ASSIGNED_COLUMNS)
+    if assigned:
+        raise MappingError(f"mapping {name_or_path}: {', '.join(sorted(assigned))} is set from who sends the file "
+                           f"(import:<file name>), never read from a column: remove it from [columns]")
     return TabularMapping(
         kind=kind,
         columns=dict(spec.get("columns", {})),
@@ -88,6 +100,7 @@ def read_mapped_csv(path: Path, mapping: TabularMapping, race_id: str) -> tuple[
     path = Path(path)
     zone = ZoneInfo(mapping.timezone)
     time_cols = [c for c, t in KINDS[mapping.kind].schema.items() if str(t).startswith("Datetime")]
+    personal = {c.name: c.pattern for c in KINDS[mapping.kind].columns if c.personal and c.pattern}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         for _ in range(mapping.preamble_lines):
             fh.readline()
@@ -112,12 +125,33 @@ def read_mapped_csv(path: Path, mapping: TabularMapping, race_id: str) -> tuple[
                 value = mapping.values.get(canonical, {}).get(value, value)
                 if canonical in time_cols:
                     value = _to_utc_text(value, zone, mapping.timestamp_format)
-                record[canonical] = value
-            if mapping.kind == "reports" and not record.get("report_id"):
-                record["report_id"] = str(uuid.uuid5(REPORT_ID_NAMESPACE, f"{race_id}/{path.name}/{line_no}"))
+                if canonical == "muscles":
+                    value = muscle_list(value, mapping.values.get("muscle_group", {}))
+                record[canonical] = masked_if_not(canonical, value, personal)
+            if mapping.kind == "reports":
+                record["entered_by"] = f"import:{path.name}"
+                if not record.get("report_id"):
+                    record["report_id"] = str(uuid.uuid5(REPORT_ID_NAMESPACE, f"{race_id}/{path.name}/{line_no}"))
             record["_source_row"] = line_no
             records.append(record)
     return records, ignored
+
+
+def muscle_list(answer: str, synonyms: dict[str, str]) -> str:
+    """'Calves; Hamstrings' -> 'calf,hamstring': a survey tool's free answer as the known groups,
+    comma-separated (a word that is no muscle group is kept, and fails its check at the ingest)."""
+    parts = [p.strip().lower() for p in re.split(r"[,;/+&]| and ", answer) if p.strip()]
+    lowered = {k.lower(): v for k, v in synonyms.items()}
+    return ",".join(dict.fromkeys(lowered.get(p, MUSCLE_PLURALS.get(p, p)) for p in parts))
+
+
+def masked_if_not(column: str, value: Any, patterns: dict[str, str]) -> Any:
+    """A value of a column that may hold a name is read only when it fits the column: a bib that is
+    not a bib code (a name typed into the bib column) is masked here, before it lands anywhere."""
+    pattern = patterns.get(column)
+    if pattern is None or value is None or re.fullmatch(pattern, str(value)):
+        return value
+    return MASKED.format(n=len(str(value)))
 
 
 def _to_utc_text(value: str, zone: ZoneInfo, fmt: str | None) -> str:

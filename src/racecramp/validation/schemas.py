@@ -19,6 +19,7 @@ import pandera.polars as pa
 import polars as pl
 
 from racecramp.columns import Column
+from racecramp.domain import MASKED, PATTERN_WORDS
 from racecramp.landing.kinds import (
     DEW_POINT_NOT_ABOVE_TEMPERATURE,
     FIRST_OF_KEY,
@@ -36,6 +37,10 @@ from racecramp.validation.coerce import FAILURE_SCHEMA
 # Context columns joined in before validation (course length); never stored.
 COURSE_KM = "_course_km"
 COURSE_RULES = (RACE_IS_KNOWN, KM_WITHIN_COURSE, POINT_ON_COURSE, KM_MATCHES_POINT)
+
+# Columns that may hold a name if misused (landing.kinds: personal), and what they expect in words.
+PERSONAL_WORDS = {c.name: PATTERN_WORDS.get(c.pattern, c.constraint_words()) for k in KINDS.values() for c in k.columns
+                  if c.personal}
 
 # What each row rule expects, in words a volunteer or analyst understands.
 EXPECTATIONS: dict[str, str] = {
@@ -184,7 +189,10 @@ def validate_frame(frame: pl.DataFrame, kind: str) -> Validated:
             value = frame[column][row_index] if column is not None and column in frame.columns else None
         else:
             value = frame[column][row_index] if column in frame.columns else case["failure_case"]
-        if check == "not_nullable":
+        if column in PERSONAL_WORDS and value is not None:  # may hold a name: never echoed
+            value = MASKED.format(n=len(str(value)))
+            message = f"{column}={value}: expected {PERSONAL_WORDS[column]}"
+        elif check == "not_nullable":
             message = f"{column} is missing: expected {expectation(check)}"
         elif column:
             message = f"{column}={show(value)}: expected {expectation(check)}"

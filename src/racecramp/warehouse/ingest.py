@@ -22,6 +22,7 @@ import polars as pl
 
 from racecramp import landing
 from racecramp.columns import schema_of
+from racecramp.domain import MASKED
 from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
 from racecramp.sources.roster import passings_with_clock
 from racecramp.validation.context import ValidationContext
@@ -32,6 +33,7 @@ from racecramp.warehouse.sql import append, log_batch, merged_batch_ids, query, 
 log = logging.getLogger(__name__)
 
 QUARANTINE_SCHEMA = schema_of(QUARANTINE.columns)
+PERSONAL_COLUMNS = {c.name for k in KINDS.values() for c in k.columns if c.personal}
 # Kinds whose merge changes the validation context of later batches in the same run.
 CONTEXT_KINDS = ("races", "course_points")
 
@@ -118,9 +120,9 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch, context: 
     context = context if context is not None else load_context(con)
     records, source, landed_at = landing.read_batch(batch)
     label = f"{batch.kind}:{source}" if source else batch.kind
-    raw = _raw_frame(batch, records, landed_at, source)
-    append(con, "raw_records", raw)
     checked = validate_batch(batch.kind, records, context, landed_at)
+    raw = _raw_frame(batch, records, landed_at, source, _personal_failures(checked.failures))
+    append(con, "raw_records", raw)
     quarantined = _quarantine_rows(checked.failures, raw, label, landed_at, batch)
     append(con, "quarantine", quarantined)
     accepted = _merge(con, batch.kind, checked)
@@ -155,13 +157,35 @@ def _passings_with_clock(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) ->
     return passings_with_clock(frame, starts)
 
 
-def _raw_frame(batch: landing.Batch, records: Any, landed_at: datetime, source: str) -> pl.DataFrame:
+def _personal_failures(failures: pl.DataFrame) -> dict[int, set[str]]:
+    """Row -> columns whose value failed a check of a column that may hold a name (masked in raw and quarantine)."""
+    found: dict[int, set[str]] = {}
+    for row, column in failures.filter(pl.col("column").is_in(list(PERSONAL_COLUMNS))).select("_row", "column").iter_rows():
+        found.setdefault(int(row), set()).add(column)
+    return found
+
+
+def mask_record(record_json: str, columns: set[str]) -> str:
+    """The record as JSON with the named fields replaced by their length (docs/security.md)."""
+    record = json.loads(record_json)
+    for name in columns:
+        if isinstance(record, dict) and record.get(name) is not None:
+            record[name] = MASKED.format(n=len(str(record[name])))
+    return json.dumps(record, default=str, sort_keys=True)
+
+
+def _raw_frame(batch: landing.Batch, records: Any, landed_at: datetime, source: str,
+               masked: dict[int, set[str]] | None = None) -> pl.DataFrame:
+    """The batch's records as they arrived, except values of personal fields that failed their checks."""
     if isinstance(records, pl.DataFrame):
-        record_json = records.select(pl.struct(pl.all()).struct.json_encode())[:, 0]
+        texts = records.select(pl.struct(pl.all()).struct.json_encode())[:, 0].to_list()
         n = records.height
     else:
-        record_json = pl.Series([json.dumps(r, default=str, sort_keys=True) for r in records], dtype=pl.String)
+        texts = [json.dumps(r, default=str, sort_keys=True) for r in records]
         n = len(records)
+    for row, columns in (masked or {}).items():
+        texts[row] = mask_record(texts[row], columns)
+    record_json = pl.Series(texts, dtype=pl.String)
     return pl.DataFrame(
         {
             "kind": [batch.kind] * n,

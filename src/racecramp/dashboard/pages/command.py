@@ -20,8 +20,6 @@ CHART_WINDOW = timedelta(hours=4)
 ui.require_access()  # also when Streamlit runs this file without app.py (see dashboard.ui)
 start = ui.page_context()
 ui.race_picker(start)
-if not getattr(st.user, "is_logged_in", False):
-    st.sidebar.text_input("Acting as (for alert actions)", key="acting_as", placeholder="medical command")
 
 
 def _send_action(alert_id: str, action: str) -> None:
@@ -32,7 +30,7 @@ def _send_action(alert_id: str, action: str) -> None:
         sent[alert_id] = (action, ui.IntakeAnswer(False, None, None, "no command token configured"))
         return
     answer = ui.post_to_intake(
-        cfg, f"/v1/alerts/{quote(alert_id, safe='')}/actions", token, {"action": action, "by": ui.acting_as()}
+        cfg, f"/v1/alerts/{quote(alert_id, safe='')}/actions", token, ui.actor_body(action=action)
     )
     sent[alert_id] = (action, answer)
 
@@ -44,7 +42,7 @@ def _send_close(race_id: str) -> None:
     if token is None:
         sent[race_id] = ui.IntakeAnswer(False, None, None, "no command token configured")
         return
-    sent[race_id] = ui.post_to_intake(cfg, f"/v1/races/{quote(race_id, safe='')}/close", token, {"by": ui.acting_as()})
+    sent[race_id] = ui.post_to_intake(cfg, f"/v1/races/{quote(race_id, safe='')}/close", token, ui.actor_body())
     st.session_state[f"confirm-close-{race_id}"] = False
 
 
@@ -114,21 +112,22 @@ def _wbgt(ctx: ui.PageContext, heat: pl.DataFrame | None) -> None:
     if now is None:
         st.warning("WBGT unknown: no weather observation for this race yet.", icon=":material/thermostat:")
         return
-    text_colour = "#111" if now.flag in ("white", "yellow") else "#fff"
+    flag = now.flag if now.flag in command_view.FLAG_COLOURS else "unknown"  # only our own words go into the HTML
+    text_colour = "#111" if flag in ("white", "yellow") else "#fff"
     sim = " · SIMULATED" if now.simulated else ""
     interp = " · interpolated" if now.interpolated else ""
     st.markdown(
-        f"<div style='background:{now.colour};color:{text_colour};border:2px solid #333;border-radius:10px;"
-        f"padding:0.6rem 1rem;font-size:1.4rem;font-weight:700'>"
-        f"{now.flag.upper()} FLAG · WBGT {now.wbgt_c:.1f} °C{sim}{interp}</div>",
+        f"<div style='background:{command_view.FLAG_COLOURS.get(flag, '#9e9e9e')};color:{text_colour};"
+        f"border:2px solid #333;border-radius:10px;padding:0.6rem 1rem;font-size:1.4rem;font-weight:700'>"
+        f"{flag.upper()} FLAG · WBGT {float(now.wbgt_c):.1f} °C{sim}{interp}</div>",
         unsafe_allow_html=True,
     )
     delta = None if now.change_c is None else f"{now.change_c:+.1f} °C since {ui.local_time(ctx, now.previous_at_utc)}"
     st.metric("WBGT now", f"{now.wbgt_c:.1f} °C", delta=delta, delta_color="inverse", border=False)
     st.caption(
-        f"Source **{now.source}**{' at ' + now.location if now.location else ''}, observed "
+        f"Source **{ui.plain(now.source)}**{' at ' + ui.plain(now.location) if now.location else ''}, observed "
         f"{ui.local_time(ctx, now.observed_at_utc)} ({shared.format_age(now.age_s)} before the race clock). "
-        f"Estimated from air temperature and humidity, method `{now.method}` (docs/heat.md: no globe thermometer)."
+        f"Estimated from air temperature and humidity, method {ui.plain(now.method)} (docs/heat.md: no globe thermometer)."
     )
     if now.stale:
         st.warning(f"Weather is stale: last observation {shared.format_age(now.age_s)} old.", icon=":material/schedule:")
@@ -200,14 +199,11 @@ def _alerts(ctx: ui.PageContext) -> None:
         with st.container(border=True):
             cols = st.columns([6, 1.2, 1.2])
             sim = " · **SIMULATED**" if alert.get("simulated") else ""
-            cols[0].markdown(
-                f":{colour}[**{alert['severity'].upper()}**] · {alert['rule']} · {alert['status']}{sim}  \n"
-                f"{alert['message']}  \n"
-                f"<small>opened {ui.local_time(ctx, alert['opened_at_utc'])} · id `{alert['alert_id']}`"
-                + (f" · acknowledged by {alert['acknowledged_by']}" if alert.get("acknowledged_by") else "")
-                + "</small>",
-                unsafe_allow_html=True,
-            )
+            with cols[0]:
+                st.markdown(f":{colour}[**{ui.plain(str(alert['severity']).upper())}**] · {ui.plain(alert['rule'])} · "
+                            f"{ui.plain(alert['status'])}{sim}  \n{ui.plain(alert['message'])}")
+                st.caption(f"opened {ui.local_time(ctx, alert['opened_at_utc'])} · id {ui.plain(alert['alert_id'])}"
+                           + (f" · acknowledged by {ui.plain(alert['acknowledged_by'])}" if alert.get("acknowledged_by") else ""))
             done = sent.get(alert["alert_id"])
             cols[1].button(
                 "Acknowledge", key=f"ack-{alert['alert_id']}", on_click=_send_action, args=(alert["alert_id"], "acknowledge"),
