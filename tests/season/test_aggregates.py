@@ -126,7 +126,7 @@ def _tiny_edition() -> dict[str, pl.DataFrame]:
     reports = pl.DataFrame(
         {"report_id": ["r1", "r1", "r2"], "race_id": [race] * 3, "point_id": ["aid-10", "aid-10", "med-finish"],
          "km": [10.0, 10.0, 42.195], "bib": ["1", "1", None],
-         "reported_at_utc": [T0 + timedelta(seconds=3100), T0 + timedelta(seconds=3100), T0 + timedelta(seconds=13_000)],
+         "source": ["aid_station", "aid_station", "finish_tent"], "reported_at_utc": [T0 + timedelta(seconds=3100), T0 + timedelta(seconds=3100), T0 + timedelta(seconds=13_000)],
          "simulated": [False] * 3},
         schema_overrides={"reported_at_utc": pl.Datetime("us", "UTC")},
     )  # fmt: skip

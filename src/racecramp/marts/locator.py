@@ -30,7 +30,8 @@ from datetime import datetime
 
 import polars as pl
 
-from racecramp.domain import Disposition, PointKind, ReportSource
+from racecramp.domain import Disposition, PointKind
+from racecramp.marts.counting import COUNTING, counted_reports
 from racecramp.marts.hazard import require_columns
 
 # Operational assumption (issue 5): a runner not seen this long after their projected time
@@ -38,7 +39,7 @@ from racecramp.marts.hazard import require_columns
 OVERDUE_AFTER_S = 45 * 60
 
 MAT_KINDS = (PointKind.TIMING_MAT.value, PointKind.FINISH.value)
-MEDICAL_REPORT_SOURCES = (ReportSource.AID_STATION.value, ReportSource.FINISH_TENT.value)
+MEDICAL_REPORT_SOURCES = COUNTING.rate_sources  # marts.counting: presentations, not survey self-reports
 STOPPED_DISPOSITIONS = (Disposition.DNF.value, Disposition.TRANSPORTED.value)
 
 RUNNER_STATUSES = ("not_started", "on_course", "finished", "dnf", "in_medical")
@@ -156,11 +157,7 @@ def medical_reports_by_runner(reports: pl.DataFrame, now_utc: datetime):
     """Reports from aid stations and tents known by now_utc, with a bib, grouped by runner in
     time order (a polars GroupBy: call .agg on it)."""
     return (
-        reports.filter(
-            pl.col("bib").is_not_null()
-            & pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
-            & (pl.col("reported_at_utc") <= now_utc)
-        )
+        counted_reports(reports).collect().filter(pl.col("bib").is_not_null() & (pl.col("reported_at_utc") <= now_utc))
         .sort("race_id", "bib", "reported_at_utc")
         .group_by("race_id", "bib", maintain_order=True)
     )

@@ -5,8 +5,10 @@ ci_low_per_1000, ci_high_per_1000, small_count (cases < domain.SMALL_COUNT_BELOW
 simulated (true if any contributing report, runner or weather row is simulated, so the UI
 labels it) and denominator_kind (what `runners` counts, in words).
 
-Counting rules, the same in every mart:
-- A report counts once: reports are deduplicated by report_id (client retries reuse it).
+Counting rules, the same in every mart (marts.counting, declared once):
+- Aid-station and finish-tent presentations count; survey self-reports do not (survey marts only).
+- A report counts once: reports are deduplicated by report_id (a retry reuses it; a report_id
+  with other content is a conflict, refused before it is stored); a correction supersedes.
 - A runner counts once per mart row: several reports with the same bib in one row (one
   segment, one station, one 15-minute bucket…) are one case.
 - A report without a bib cannot be linked to a runner. It counts as one case in the marts
@@ -32,6 +34,7 @@ from racecramp.domain import (
     PointKind,
     WbgtFlag,
 )
+from racecramp.marts.counting import counted_reports
 from racecramp.marts.exposure import START_KIND, START_POINT_ID, STATION_KINDS, TIMING_KINDS
 from racecramp.marts.heat import asof_weather
 from racecramp.marts.stats import RATE_COLUMNS, with_rate_columns
@@ -74,21 +77,6 @@ def _require(frame: pl.LazyFrame, name: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in have]
     if missing:
         raise ValueError(f"{name} has no column {missing[0]!r}; expected the columns of docs/warehouse.md ({', '.join(columns)})")
-
-
-def unique_reports(reports: Frame) -> pl.LazyFrame:
-    """Reports deduplicated by report_id (the earliest copy kept); blank bibs become null."""
-    reports = reports.lazy()
-    _require(reports, "cramp_reports", ("report_id", "race_id", "point_id", "km", "bib", "reported_at_utc", "simulated"))
-    return (
-        reports.with_columns(
-            pl.col("bib").cast(pl.String).str.strip_chars().replace("", None),
-            pl.col("km").cast(pl.Float64),
-            pl.col("simulated").fill_null(False),
-        )
-        .sort("report_id", "reported_at_utc", nulls_last=True)
-        .unique(subset="report_id", keep="first", maintain_order=True)
-    )
 
 
 def _case_counts(reports: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
@@ -174,7 +162,7 @@ def cramp_rate_by_distance(reports: Frame, exposure: Frame, course_points: Frame
         subset=["race_id", "point_id"]
     )
     placed = (
-        unique_reports(reports)
+        counted_reports(reports)
         .join(point_km, on=["race_id", "point_id"], how="left")
         .with_columns(pl.coalesce("km", "_point_km").alias("_place_km"))
     )
@@ -222,7 +210,7 @@ def cramp_rate_by_station(reports: Frame, exposure: Frame) -> pl.LazyFrame:
     finish line, if a report was entered there). Reports without a point_id are left out.
     """
     counts = _point_counts(exposure)
-    cases = _case_counts(unique_reports(reports).filter(pl.col("point_id").is_not_null()), ["race_id", "point_id"])
+    cases = _case_counts(counted_reports(reports).filter(pl.col("point_id").is_not_null()), ["race_id", "point_id"])
     keys = pl.concat(
         [
             counts.filter(pl.col("kind").is_in(STATION_KINDS)).select("race_id", "point_id"),
@@ -264,7 +252,7 @@ def _relative_band(declared_pace: pl.Expr, relative: pl.Expr) -> pl.Expr:
 def _first_linked_reports(reports: Frame, participants: pl.LazyFrame) -> pl.LazyFrame:
     """Each participant's first report (earliest time, then report_id), bib-linked only."""
     return (
-        unique_reports(reports)
+        counted_reports(reports)
         .filter(pl.col("bib").is_not_null())
         .join(participants.select("race_id", "bib"), on=["race_id", "bib"], how="semi")
         .sort("race_id", "bib", "reported_at_utc", "report_id", nulls_last=True)
@@ -415,7 +403,7 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
         (pl.col("simulated") | pl.col("weather_simulated").fill_null(False)).any().alias("_sim_runners"),
     )
     banded_reports = asof_weather(
-        unique_reports(reports).select("race_id", "report_id", "bib", "reported_at_utc", "simulated"),
+        counted_reports(reports).select("race_id", "report_id", "bib", "reported_at_utc", "simulated"),
         weather, "reported_at_utc", by="race_id",
     ).with_columns(
         pl.col("wbgt_flag").fill_null(NO_WEATHER),
@@ -453,7 +441,7 @@ def cramp_rate_by_sex_age(reports: Frame, participants: Frame) -> pl.LazyFrame:
     denominators = groups.group_by("race_id", "sex", "age_band").agg(
         pl.len().alias("runners"), pl.col("_sim").any().alias("_sim_runners")
     )
-    linked = unique_reports(reports).join(groups.select("race_id", "bib", "sex", "age_band"), on=["race_id", "bib"], how="inner")
+    linked = counted_reports(reports).join(groups.select("race_id", "bib", "sex", "age_band"), on=["race_id", "bib"], how="inner")
     cases = _case_counts(linked, ["race_id", "sex", "age_band"])
     rows = denominators.join(cases, on=["race_id", "sex", "age_band"], how="left", nulls_equal=True)
     return _finish_mart(rows, ["race_id", "sex", "age_band"], "starters in the group").sort(
@@ -477,7 +465,7 @@ def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None =
     if now_utc is not None and (now_utc.tzinfo is None or now_utc.utcoffset() is None):
         raise ValueError(f"station_load_15m: now_utc={now_utc!r} has no time zone; expected an aware UTC datetime")
     bucket = lambda c: pl.col(c).dt.truncate(STATION_LOAD_BUCKET).alias("bucket_start_utc")  # noqa: E731
-    rep = unique_reports(reports).filter(pl.col("point_id").is_not_null() & pl.col("reported_at_utc").is_not_null())
+    rep = counted_reports(reports).filter(pl.col("point_id").is_not_null() & pl.col("reported_at_utc").is_not_null())
     passes = exposure.lazy().filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
     if windows is not None:  # buckets only inside each race's window (validation.windows): never years of them
         bounds = windows.lazy().select("race_id", "window_start_utc", "window_end_utc")

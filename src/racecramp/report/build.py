@@ -16,8 +16,7 @@ from typing import Any
 import polars as pl
 
 from racecramp.domain import Disposition
-from racecramp.marts.locator import MEDICAL_REPORT_SOURCES
-from racecramp.marts.rates import unique_reports
+from racecramp.marts.counting import counted_reports
 from racecramp.marts.stats import PER_1000, wilson_ci
 
 # Snapshot tables the report reads (publish.py writes them after every ingest).
@@ -160,7 +159,7 @@ def _for_race(frame: pl.DataFrame | None, race_id: str) -> pl.DataFrame | None:
 def medical_presentations(reports: pl.DataFrame, race_id: str) -> pl.DataFrame:
     """The race's aid-station and finish-tent reports, one per report_id (survey rows excluded)."""
     race_reports = reports.filter(pl.col("race_id") == race_id)
-    return unique_reports(race_reports).filter(pl.col("source").is_in(MEDICAL_REPORT_SOURCES)).collect()
+    return counted_reports(race_reports).collect()
 
 
 def _cases(presentations: pl.DataFrame) -> int:

@@ -28,16 +28,10 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from racecramp.domain import MARATHON_KM, PointKind
+from racecramp.marts.counting import counted_reports
 from racecramp.marts.exposure import exposure_by_point
 from racecramp.marts.heat import preferred_weather_source, wbgt_flag
-from racecramp.marts.rates import (
-    NO_WEATHER,
-    WBGT_BAND_LABELS,
-    WBGT_FLAG_ORDER,
-    cramp_rate_by_pace_group,
-    cramp_rate_by_wbgt,
-    unique_reports,
-)
+from racecramp.marts.rates import NO_WEATHER, WBGT_BAND_LABELS, WBGT_FLAG_ORDER, cramp_rate_by_pace_group, cramp_rate_by_wbgt
 from racecramp.marts.slowdown import late_slowdown_by_edition
 from racecramp.marts.stats import with_rate_columns
 
@@ -108,7 +102,7 @@ def edition_aggregates(frames: dict[str, pl.DataFrame]) -> EditionAggregates:
         ]
     )
     # Edition cramp rate: runners with a bib-linked report, over starters (as the pace mart).
-    linked = unique_reports(reports).filter(pl.col("bib").is_not_null()).join(
+    linked = counted_reports(reports).filter(pl.col("bib").is_not_null()).join(
         participants.lazy().select("race_id", "bib"), on=["race_id", "bib"], how="semi"
     )
     cases = linked.select(pl.col("bib").n_unique()).collect().item()

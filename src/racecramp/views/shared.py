@@ -11,8 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from racecramp.marts.clock import race_clock
-from racecramp.marts.locator import MEDICAL_REPORT_SOURCES
-from racecramp.marts.rates import unique_reports
+from racecramp.marts.counting import counted_reports
 from racecramp.publish.snapshots import load_snapshot, read_manifest
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -65,9 +64,7 @@ def medical_reports(reports: pl.DataFrame | None, race_id: str, now_utc: datetim
     """Aid-station and finish-tent reports of the race, one per report_id, known at now_utc."""
     if reports is None:
         return pl.DataFrame()
-    frame = unique_reports(reports.filter(pl.col("race_id") == race_id)).filter(
-        pl.col("source").is_in(MEDICAL_REPORT_SOURCES)
-    )
+    frame = counted_reports(reports.filter(pl.col("race_id") == race_id))
     if now_utc is not None:
         frame = frame.filter(pl.col("reported_at_utc") <= now_utc)
     return frame.collect()
