@@ -10,7 +10,8 @@ the inputs used; see docs/heat.md for the equations, their sources and their kno
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lwbgt
 import numpy as np
@@ -482,3 +483,41 @@ def asof_weather(
         .sort(row)
         .drop(row)
     )
+
+
+_METHOD_WORDS = {
+    WBGT_METHOD_LILJEGREN: "Liljegren model (lwbgt)",
+    WBGT_METHOD_BOM: "BoM approximation (fallback)",
+    WBGT_METHOD_OVERCAST: "overcast Stull estimate (fallback)",
+}
+_SOLAR_WORDS = {
+    SOLAR_FROM_FEED: "from the feed",
+    SOLAR_FROM_CLOUD_COVER: "pvlib clear sky × the feed's cloud cover",
+    SOLAR_FROM_SKY_TEXT: "pvlib clear sky × cloud cover read from the sky text",
+    SOLAR_SUN_DOWN: "sun below the horizon",
+}
+
+
+def describe_wbgt(row: Mapping[str, Any]) -> str:
+    """One line naming a WBGT's method and the inputs it used (a weather_heat row, or asof_weather's)."""
+    method = row.get("wbgt_method")
+    if method is None:
+        return "no WBGT"
+    words = "; then ".join(_METHOD_WORDS.get(m, m) for m in method.split("/"))
+    parts = [f"{row['temp_c']:.1f} °C" if row.get("temp_c") is not None else None,
+             f"RH {row['rh_pct']:.0f} %" if row.get("rh_pct") is not None else None]
+    if WBGT_METHOD_LILJEGREN in method.split("/"):
+        if row.get("wind_m_s") is not None:
+            at_2m = f" ({row['wind_2m_m_s']:.1f} m/s at 2 m)" if row.get("wind_2m_m_s") is not None else ""
+            parts.append(f"wind {row['wind_m_s']:.1f} m/s at {WIND_SENSOR_HEIGHT_M:g} m{at_2m}")
+        if row.get("solar_w_m2") is not None:
+            estimated = row.get("solar_source") in (SOLAR_FROM_CLOUD_COVER, SOLAR_FROM_SKY_TEXT)
+            cloud = f", {row['cloud_cover_used_pct']:.0f} % cloud" if estimated and row.get("cloud_cover_used_pct") is not None else ""
+            source = _SOLAR_WORDS.get(row.get("solar_source"), row.get("solar_source") or "")
+            parts.append(f"sun {row['solar_w_m2']:.0f} W/m² ({source}{cloud})")
+        if row.get("pressure_used_hpa") is not None:
+            where = "the feed" if row.get("pressure_source") == PRESSURE_FROM_FEED else "standard atmosphere"
+            parts.append(f"{row['pressure_used_hpa']:.0f} hPa ({where})")
+    if row.get("fallback_reason"):
+        parts.append(f"fallback because: {row['fallback_reason']}")
+    return f"{words} from " + ", ".join(p for p in parts if p)
