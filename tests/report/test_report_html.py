@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from statsmodels.stats.proportion import proportion_confint
 
 from racecramp.cli.demo import DEMO_RACES
+from racecramp.marts.heat import describe_wbgt
 
 MEDICAL = ("aid_station", "finish_tent")
 
