@@ -273,11 +273,13 @@ def _liljegren_batch(batch: pl.Series) -> pl.Series:
         ("no irradiance, cloud cover or sky text", np.isnan(solar)),
     ]
     reason = np.full(n, None, dtype=object)
-    for words, absent in missing:
-        reason[absent & (reason == None)] = words  # noqa: E711 - elementwise test of an object array
+    unexplained = np.ones(n, dtype=bool)
+    for words, absent in missing:  # the first missing input names the reason
+        reason[absent & unexplained] = words
+        unexplained &= ~absent
 
     out = {name: np.full(n, np.nan) for name in ("wind_2m_m_s", "globe_temp_c", "natural_wet_bulb_c", "liljegren_wbgt_c")}
-    runnable = np.flatnonzero(reason == None)  # noqa: E711
+    runnable = np.flatnonzero(unexplained)
     records = []
     for i in runnable:
         t = times[i].astype("datetime64[m]").item()
