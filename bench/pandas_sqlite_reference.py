@@ -306,9 +306,44 @@ def _chosen_weather(weather: pd.DataFrame) -> pd.DataFrame:
     )
     best = counts.sort_values(["race_id", "rank", "size", "source"], ascending=[True, True, False, True]).drop_duplicates("race_id")
     w = weather.merge(best[["race_id", "source"]], on=["race_id", "source"], how="inner")
-    w = w[["race_id", "observed_at_utc", "wbgt_flag", "simulated"]].rename(columns={"simulated": "weather_simulated"})
+    w = w[["race_id", "observed_at_utc", "wbgt_c", "simulated"]].rename(columns={"simulated": "weather_simulated"})
     w["weather_simulated"] = w["weather_simulated"].fillna(False).astype(bool)
     return w.sort_values("observed_at_utc", kind="stable")
+
+
+def _flag(wbgt_c: float) -> str | None:
+    # ACSM flag bounds (docs/heat.md), written out here apart from racecramp.domain: lower bounds
+    # inclusive, black only above 28.
+    if wbgt_c is None or math.isnan(wbgt_c):
+        return None
+    if wbgt_c < 10:
+        return "white"
+    if wbgt_c < 18:
+        return "green"
+    if wbgt_c < 23:
+        return "yellow"
+    return "red" if wbgt_c <= 28 else "black"
+
+
+def _wbgt_at(events: pd.DataFrame, time_col: str, w: pd.DataFrame) -> pd.DataFrame:
+    """WBGT flag at each event: linear in time between the readings before and after (each within
+    the tolerance), the earlier reading alone when there is no later one."""
+    events = events.sort_values(time_col, kind="stable")
+    before = pd.merge_asof(events, w, left_on=time_col, right_on="observed_at_utc", by="race_id",
+                           direction="backward", tolerance=WEATHER_TOLERANCE)
+    after = pd.merge_asof(events[[time_col, "race_id"]], w.add_suffix("_after").rename(columns={"race_id_after": "race_id"}),
+                          left_on=time_col, right_on="observed_at_utc_after", by="race_id", direction="forward",
+                          tolerance=WEATHER_TOLERANCE)
+    t0, t1 = before["observed_at_utc"], after["observed_at_utc_after"].to_numpy()
+    span = (t1 - t0.to_numpy()) / pd.Timedelta(microseconds=1)
+    between = before["observed_at_utc"].notna().to_numpy() & ~pd.isna(t1) & (span > 0)
+    share = np.where(between, (before[time_col] - t0).to_numpy() / pd.Timedelta(microseconds=1) / np.where(between, span, 1), 0.0)
+    wbgt = np.where(between, before["wbgt_c"] + share * (after["wbgt_c_after"].to_numpy() - before["wbgt_c"]), before["wbgt_c"])
+    before["wbgt_flag"] = [_flag(float(x)) for x in wbgt]
+    before["weather_simulated"] = np.where(between, before["weather_simulated"].fillna(False).astype(bool)
+                                           | after["weather_simulated_after"].fillna(False).astype(bool).to_numpy(),
+                                           before["weather_simulated"])
+    return before
 
 
 def by_wbgt(exposure_df: pd.DataFrame, reports: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
@@ -317,18 +352,12 @@ def by_wbgt(exposure_df: pd.DataFrame, reports: pd.DataFrame, weather: pd.DataFr
     stations["sec"] = stations["passed_at_us"] // 1_000_000 * 1_000_000
     passes = stations.groupby(["race_id", "sec"], as_index=False).agg(n=("bib", "size"), simulated=("simulated", "any"))
     passes["at"] = pd.to_datetime(passes["sec"], unit="us", utc=True)
-    passes = pd.merge_asof(
-        passes.sort_values("at", kind="stable"), w, left_on="at", right_on="observed_at_utc", by="race_id",
-        direction="backward", tolerance=WEATHER_TOLERANCE,
-    )  # fmt: skip
+    passes = _wbgt_at(passes, "at", w)
     passes["wbgt_flag"] = passes["wbgt_flag"].fillna("no weather")
     passes["sim"] = passes["simulated"].astype(bool) | passes["weather_simulated"].fillna(False).astype(bool)
     den = passes.groupby(["race_id", "wbgt_flag"], as_index=False).agg(runners=("n", "sum"), _sim_runners=("sim", "any"))
     rep = reports[["race_id", "report_id", "bib", "reported_at_utc", "simulated"]].sort_values("reported_at_utc", kind="stable")
-    rep = pd.merge_asof(
-        rep, w, left_on="reported_at_utc", right_on="observed_at_utc", by="race_id", direction="backward",
-        tolerance=WEATHER_TOLERANCE,
-    )  # fmt: skip
+    rep = _wbgt_at(rep, "reported_at_utc", w)
     rep["wbgt_flag"] = rep["wbgt_flag"].fillna("no weather")
     rep["simulated"] = rep["simulated"].astype(bool) | rep["weather_simulated"].fillna(False).astype(bool)
     num = (

@@ -251,11 +251,14 @@ def test_a_report_before_the_first_mat_takes_the_pace_at_the_first_passing():
 def test_rate_by_wbgt_is_per_runner_station_passing_in_each_flag_band():
     out = rows_by(cramp_rate_by_wbgt(reports(), exposure(), weather()), "wbgt_flag")
     assert list(out) == ["white", "green", "yellow", "red", "black"]
-    # aid-b passings at 14:14-14:19 fall under the 13:30 green observation (4 of them);
-    # aid-a (3) and med-finish (3) passings are after 14:30: yellow, 6 in all.
-    check(out["green"], 1, 4, 250.0, 45.59, 699.36)  # bib 99 at 14:10
+    # WBGT is interpolated between 13:30 (15 °C) and 14:30 (19 °C): 15 + 4 * minutes past 13:30 / 60,
+    # so it reaches 18.0 (yellow) at 14:15. aid-b passings: bib 3 at 14:14 (17.93, green), bibs 1, 2,
+    # 5 at 14:15, 14:15:36, 14:19 (18.00, 18.04, 18.27: yellow); aid-a (3) and med-finish (3)
+    # passings are after 14:30 (19, carried): yellow, 3 + 6 = 9 in all. (With the last reading at or
+    # before the time, all four aid-b passings were green: 1/4 and 4/6.)
+    check(out["green"], 1, 1, 1000.0, 206.55, 1000.0)  # bib 99 at 14:10: 15 + 4 * 40 / 60 = 17.67
     # yellow: bib 3 (R1 at 14:30 exactly, R2), bib 2, bib 1, and the report without a bib
-    check(out["yellow"], 4, 6, 666.667, 299.99, 903.23)
+    check(out["yellow"], 4, 9, 444.444, 188.78, 733.35)
     check(out["red"], 0, 0, None, None, None)
     assert out["yellow"]["wbgt_band"] == "18–23 °C"
     assert out["green"]["denominator_kind"] == "runner-station passings"

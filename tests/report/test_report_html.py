@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from statsmodels.stats.proportion import proportion_confint
 
 from racecramp.cli.demo import DEMO_RACES
+from racecramp.marts.heat import describe_wbgt
 
 MEDICAL = ("aid_station", "finish_tent")
 
@@ -226,3 +227,13 @@ def test_consensus_csvs_count_every_presentation(demo_settings, demo_reports):
         for dimension in ("timing", "severity_consensus", "disposition"):
             assert rates.filter(pl.col("dimension") == dimension)["encounters"].sum() == shown.height
 
+
+
+def test_the_peak_wbgt_names_its_method_and_inputs(page, demo_settings):
+    race_id, soup = page
+    shown = soup.find(id="timeline-peak-wbgt-inputs").get_text()
+    heat = snap(demo_settings, "weather_heat").filter(pl.col("race_id") == race_id)
+    peak = float(soup.find(id="timeline-peak-wbgt").get_text())
+    at_peak = heat.filter((pl.col("wbgt_c") - peak).abs() < 0.05).row(0, named=True)
+    assert shown == f"At the peak: {describe_wbgt(at_peak)}."
+    assert "Liljegren model (lwbgt)" in shown and "W/m²" in shown

@@ -111,8 +111,10 @@ def test_cold_2018_gives_clearly_fewer_cramps_than_warm_2017(warm_2017, cold_201
 
 
 def test_the_heat_difference_comes_from_the_real_weather(warm_2017, cold_2018):
-    # Boston 2017 ran at estimated WBGT 18-21 °C, 2018 at 4-13 °C (Visual Crossing hours).
-    assert warm_2017.segments["wbgt_c"].min() > 15.0
+    # Liljegren WBGT from the Visual Crossing hours: Boston 2017 runner segments at 16.5-19.1 °C
+    # (5th-95th percentile; down to 13 °C for the last runners in the evening, when the sun is low),
+    # 2018 at 4.9-9.8 °C. (The BoM approximation had put 2017 at 18-21 °C throughout, min > 15.)
+    assert (warm_2017.segments["wbgt_c"] > 15.0).mean() > 0.95
     assert cold_2018.segments["wbgt_c"].max() < 15.0
     assert (cold_2018.segments["heat_multiplier"] == 1.0).all()
     assert warm_2017.segments["heat_multiplier"].mean() > 1.3

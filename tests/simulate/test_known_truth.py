@@ -23,15 +23,19 @@ from racecramp.marts.cohort import cohort_rate_ratios, cohort_stretches
 from racecramp.marts.exposure import runner_segments
 from racecramp.marts.heat import with_heat
 from racecramp.simulate import replay
-from racecramp.simulate.cramp_model import planted_rate_ratios
+from racecramp.simulate.cramp_model import heat_rate_ratio, planted_rate_ratios
 from racecramp.sources.roster import assign_waves, wave_table
 
 SEEDS = (2017, 20170417, 1)
+# The hot comparison: Boston 2017 peaks at a Liljegren WBGT of about 19 °C (docs/heat.md; the
+# BoM approximation had put it at 21), so the hottest whole-degree band the analysis can
+# estimate is 19 °C, and the truth there is the planted heat rate ratio at 19 °C.
+HOT_BAND_C = 19
 UTC_US = pl.Datetime("us", "UTC")
 # planted ratio -> the analysis term that estimates it
 TERM_OF = {
     "late_vs_early_km": "late_vs_early_km",
-    "hot_vs_cool": "wbgt_20_vs_cool",
+    "hot_vs_cool": f"wbgt_{HOT_BAND_C}_vs_cool",
     "faster_than_declared_vs_on_pace": "faster_than_declared_vs_on_pace",
     "prior_cramps_vs_none": "prior_cramps_vs_none",
     "pace_collapse_vs_steady": "pace_collapse_vs_steady",
@@ -78,7 +82,7 @@ def _ci(estimate: pl.DataFrame, term: str) -> tuple[float, float, float]:
 
 @pytest.mark.parametrize("planted_name", sorted(TERM_OF))
 def test_each_planted_rate_ratio_is_recovered_inside_the_95_percent_ci(estimates, planted_name):
-    truth = planted_rate_ratios()[planted_name]
+    truth = heat_rate_ratio(HOT_BAND_C) if planted_name == "hot_vs_cool" else planted_rate_ratios()[planted_name]
     found = {seed: _ci(estimate, TERM_OF[planted_name]) for seed, estimate in estimates.items()}
     covered = [seed for seed, (_, low, high) in found.items() if low <= truth <= high]
     assert len(covered) >= len(SEEDS) - 1, f"{planted_name}: planted {truth:.3f}, estimates {found}"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import pytest
 
 from racecramp.marts.alerts import ALERT_SCHEMA
+from racecramp.marts.heat import with_heat
+from racecramp.sources.weather import read_visualcrossing_csv
 from racecramp.views import command as command_view
 
+from paths import DATA
 from view_frames import NOW, RACE, T, participants, reports  # noqa: F401
 
 # --------------------------------------------------------------------------- KPIs
@@ -104,3 +107,21 @@ def test_open_alerts_hide_resolved_and_put_critical_first_then_newest():
     assert command_view.open_alerts(frame, RACE)["alert_id"].to_list() == ["c", "w-new", "w-old"]
 
 
+
+
+def test_wbgt_now_names_its_method_and_inputs():
+    weather = with_heat(read_visualcrossing_csv(DATA / "weather" / "boston_hourly.csv", year=2017).lazy()).collect()
+    noon = datetime(2017, 4, 17, 16, 5, tzinfo=timezone.utc)
+    now = command_view.wbgt_now(weather, "boston-2017", noon, stale_after_s=1800)
+    assert now.method == "liljegren"
+    assert now.inputs == (
+        "Liljegren model (lwbgt) from 23.3 °C, RH 25 %, wind 9.8 m/s at 10 m (6.5 m/s at 2 m), "
+        "sun 797 W/m² (pvlib clear sky × cloud cover read from the sky text, 50 % cloud), 1010 hPa (standard atmosphere)"
+    )
+
+
+def test_a_fallback_wbgt_says_why():
+    frame = heat([("iem-asos:KBOS", "KBOS", 10, 19.5, "yellow")]).with_columns(
+        temp_c=pl.lit(21.0), rh_pct=pl.lit(40.0), fallback_reason=pl.lit("no wind"))
+    now = command_view.wbgt_now(frame, RACE, NOW, stale_after_s=1800)
+    assert now.inputs == "BoM approximation (fallback) from 21.0 °C, RH 40 %, fallback because: no wind"

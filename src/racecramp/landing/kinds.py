@@ -258,6 +258,13 @@ WEATHER = Kind(
         Column("interpolated", pl.Boolean, "true for values interpolated between real observations", nullable=False,
                default=False),
         _simulated(),
+        Column("latitude_deg", pl.Float64, "where observed, degrees north (the sun's position for the Liljegren WBGT)",
+               ge=-90, le=90),
+        Column("longitude_deg", pl.Float64, "where observed, degrees east", ge=-180, le=180),
+        Column("shortwave_w_m2", pl.Float64, "global horizontal solar irradiance as the feed gives it "
+               "(Open-Meteo `shortwave_radiation`: mean of the preceding hour)", ge=0, le=1500),
+        Column("cloud_cover_pct", pl.Float64, "total cloud cover as the feed gives it as a number", ge=0, le=100),
+        Column("pressure_hpa", pl.Float64, "station (surface) air pressure", ge=300, le=1100),
     ),
     natural_key=("source", "location", "observed_at_utc"),
     staging_table="stg_weather_observations",

@@ -59,7 +59,7 @@ FLAG_CHANGE_SEVERITY = {
     WbgtFlag.WHITE.value: SEVERITY_WARNING,
     WbgtFlag.GREEN.value: SEVERITY_INFO,
 }
-# Same tolerance as heat.asof_weather: a runner's WBGT is the latest observation within 90 min.
+# Same tolerance as heat.asof_weather: a runner's WBGT is interpolated between observations at most 90 min away.
 WBGT_ASOF_TOLERANCE = "90m"
 
 _UTC = pl.Datetime("us", "UTC")

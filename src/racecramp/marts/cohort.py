@@ -7,8 +7,8 @@ timing points carries the covariates of that stretch:
 - km band, by the stretch's mid km: before 20 km (reference), 20-25, 25-30, 30-35, from 35 km.
   The cuts follow the distance shape of transforms.hazard (flat before its 20 km ramp,
   peak from 35 km), so the first and last bands each have one baseline;
-- heat: WBGT at the runner's wall-clock time at the stretch's midpoint (latest observation
-  at or before it), in 1 °C bins (nearest whole degree) above HEAT_REFERENCE_MAX_C, against
+- heat: WBGT at the runner's wall-clock time at the stretch's midpoint (interpolated between
+  the observations around it, heat.asof_weather), in 1 °C bins (nearest whole degree) above HEAT_REFERENCE_MAX_C, against
   "cool" (at or below it). Narrow bins keep heat from being confounded with distance inside
   a bin (in a race that warms or cools through the day, early and late km would fall in
   different parts of a wide band) and assume no shape for the dose-response;

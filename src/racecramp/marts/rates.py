@@ -375,16 +375,16 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
     medical tent (estimated passing time floored to the second, see exposure_by_point) whose
     WBGT, as of that time, falls in the band, i.e. the opportunities to present at a station
     in that heat. A report
-    is banded by the WBGT as of its reported_at_utc. WBGT comes from heat.asof_weather (one
-    source per race, observation at or before the time within its tolerance); rows with no
-    observation form a "no weather" band. Weather rows must carry race_id.
+    is banded by the WBGT at its reported_at_utc. WBGT comes from heat.asof_weather (one
+    source per race, interpolated between the observations around the time within its
+    tolerance); rows with no observation form a "no weather" band. Weather rows must carry race_id.
     """
     weather = weather_with_heat.lazy()
     _require(weather, "weather", ("race_id", "observed_at_utc", "source", "wbgt_c", "wbgt_flag"))
     weather_simulated = (
         pl.col("simulated").fill_null(False) if "simulated" in weather.collect_schema().names() else pl.lit(False).alias("simulated")
     )
-    weather = weather.select("race_id", "observed_at_utc", "source", "wbgt_flag", weather_simulated)
+    weather = weather.select("race_id", "observed_at_utc", "source", "wbgt_c", "wbgt_flag", weather_simulated)
     # Passings are counted per whole second before the as-of lookup (hundreds of thousands of
     # passings, a few thousand distinct seconds). Flooring never moves a passing across an
     # observation stamped on a whole second; only a passing within 1 s past the tolerance edge

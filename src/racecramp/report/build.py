@@ -17,6 +17,7 @@ import polars as pl
 
 from racecramp.domain import Disposition
 from racecramp.marts.counting import counted_reports
+from racecramp.marts.heat import describe_wbgt
 from racecramp.marts.stats import PER_1000, wilson_ci
 
 # Snapshot tables the report reads (publish.py writes them after every ingest).
@@ -123,7 +124,7 @@ class RaceReport:
     headline: Headline
     marts: dict[str, pl.DataFrame | None]  # mart name -> the race's rows (None: not published)
     timeline: pl.DataFrame  # bucket_start_utc, presentations, simulated
-    wbgt: pl.DataFrame  # observed_at_utc, wbgt_c, wbgt_flag, simulated (racing hours ± margin)
+    wbgt: pl.DataFrame  # observed_at_utc, wbgt_c, wbgt_flag, wbgt_method, wbgt_inputs, simulated (racing hours ± margin)
     slowdown: dict[str, Any] | None
     survey_prevalence: Rate | None
     comparison: pl.DataFrame
@@ -225,7 +226,8 @@ def timeline(presentations: pl.DataFrame, weather_heat: pl.DataFrame | None, rac
              window: tuple[datetime, datetime] | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Presentations per 15 minutes (zero-filled) and the race's WBGT observations, racing hours ± 1 h."""
     empty_weather = pl.DataFrame(schema={"observed_at_utc": pl.Datetime("us", "UTC"), "wbgt_c": pl.Float64,
-                                         "wbgt_flag": pl.String, "simulated": pl.Boolean})
+                                         "wbgt_flag": pl.String, "wbgt_method": pl.String, "wbgt_inputs": pl.String,
+                                         "simulated": pl.Boolean})
     times = presentations.get_column("reported_at_utc").drop_nulls() if presentations.height else pl.Series([], dtype=pl.Datetime("us", "UTC"))
     if window is None and times.len() == 0:
         return pl.DataFrame(schema={"bucket_start_utc": pl.Datetime("us", "UTC"), "presentations": pl.UInt32, "simulated": pl.Boolean}), empty_weather
@@ -251,7 +253,12 @@ def timeline(presentations: pl.DataFrame, weather_heat: pl.DataFrame | None, rac
             weather_heat.filter((pl.col("race_id") == race_id) & pl.col("observed_at_utc").is_between(low, high))
             .sort("observed_at_utc")
             .unique("observed_at_utc", keep="first", maintain_order=True)
-            .select("observed_at_utc", "wbgt_c", "wbgt_flag", pl.col("simulated").fill_null(False))
+        )
+        weather = weather.select(
+            "observed_at_utc", "wbgt_c", "wbgt_flag",
+            (pl.col("wbgt_method") if "wbgt_method" in weather.columns else pl.lit(None, dtype=pl.String)).alias("wbgt_method"),
+            pl.Series("wbgt_inputs", [describe_wbgt(row) for row in weather.iter_rows(named=True)], dtype=pl.String),
+            pl.col("simulated").fill_null(False),
         )
     return line, weather
 

@@ -204,9 +204,14 @@ def _timeline(report: RaceReport) -> str:
         return "<p>No cramp presentations and no wave start: nothing to draw.</p>"
     sim = bool(report.timeline["simulated"].any())
     peak = report.wbgt["wbgt_c"].max() if report.wbgt.height else None
+    at_peak = report.wbgt.filter(pl.col("wbgt_c") == peak).row(0, named=True) if peak is not None else None
+    methods = ", ".join(f"{m} {n}" for m, n in report.wbgt.group_by("wbgt_method").len().sort("wbgt_method").iter_rows()
+                        if m is not None)
     text = (f"<p>{fmt_int(int(report.timeline['presentations'].sum()))} presentations in 15-minute buckets, "
             f"local time. Peak WBGT in the window: <span id='timeline-peak-wbgt'>{fmt_1(peak)}</span> °C "
-            f"({len(report.wbgt)} observations).</p>")
+            f"({len(report.wbgt)} observations; method: {escape(methods) or 'none'}).</p>")
+    if at_peak is not None:
+        text += f"<p id='timeline-peak-wbgt-inputs'>At the peak: {escape(at_peak['wbgt_inputs'])}.</p>"
     return text + f"<figure>{charts.timeline(report.timeline, report.wbgt, report.race['timezone'], sim)}</figure>"
 
 
@@ -304,7 +309,10 @@ consensus on mass-participation events (BJSM 53:1048); per 1000 finishers is giv
 <dt>By pace group</dt><dd>Runners' first bib-linked report over starters in the band: declared pace (min/km), and pace so far
 relative to declared (below 0.95 = faster than declared).</dd>
 <dt>By WBGT</dt><dd>Each report banded by the ACSM flag of the WBGT as of its time; the denominator is runner passings of aid
-stations and medical tents in that band. WBGT is estimated from air temperature and humidity (docs/heat.md).</dd>
+stations and medical tents in that band. WBGT at a time is interpolated between the feed's readings before and after it.
+It is estimated, not measured: by the Liljegren model (lwbgt) from air temperature, humidity, 10 m wind, pressure and solar
+irradiance (the feed's, else pvlib clear sky reduced for cloud cover), and by the simple BoM or overcast estimate only where an
+input is missing (labelled so; docs/heat.md gives both and their error).</dd>
 <dt>Late slowdown</dt><dd>Finishers whose 35→40 km pace is more than {SLOWDOWN_RATIO:g}× their 5→20 km pace
 (docs/late_slowdown.md).</dd>
 <dt>Survey risk factors</dt><dd>Odds ratio of cramping for respondents with vs without each factor, Woolf 95% CI, Haldane

@@ -20,7 +20,7 @@ import polars as pl
 
 from racecramp.domain import ReportSource
 from racecramp.landing.kinds import KINDS
-from racecramp.marts.heat import preferred_weather_source
+from racecramp.marts.heat import LILJEGREN_INPUT_COLUMNS, preferred_weather_source
 from racecramp.simulate.cramp_model import (
     DETAILS_STREAM,
     PRESENTATION_STREAM,
@@ -346,7 +346,8 @@ def _weather_steps(weather: pl.DataFrame, race_id: str, start: datetime, end: da
     x = obs["observed_at_utc"].dt.epoch("us").to_numpy().astype(np.float64)
     g = grid.dt.epoch("us").to_numpy().astype(np.float64)
     values: dict[str, Any] = {}
-    for name in ("temp_c", "dew_point_c", "rh_pct", "wind_m_s"):
+    # Everything with_heat reads (the Liljegren inputs included), interpolated like the rest.
+    for name in ("temp_c", "dew_point_c", "rh_pct", "wind_m_s", *LILJEGREN_INPUT_COLUMNS):
         if name not in obs.columns:
             values[name] = pl.Series(name, [None] * len(g), dtype=pl.Float64)
             continue

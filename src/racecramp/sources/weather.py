@@ -3,7 +3,9 @@
 Feeds: Visual Crossing race-day hours (JSON or its flat CSV), Iowa Environmental Mesonet
 ASOS/METAR CSV downloads, and Open-Meteo hourly JSON. Every reader converts to °C, m/s
 and UTC, and fills `rh_pct` from temperature and dew point (Magnus-Tetens) when the feed
-gives no relative humidity. Contract: docs/warehouse.md, table `weather_observations`.
+gives no relative humidity. What the Liljegren WBGT needs beyond that (site coordinates,
+solar irradiance, cloud cover as a number, station pressure) is filled where the feed has
+it, else left null. Contract: docs/warehouse.md, table `weather_observations`.
 """
 
 from __future__ import annotations
@@ -33,12 +35,37 @@ WEATHER_OBSERVATIONS_SCHEMA = pl.Schema(
         "race_id": pl.String,
         "interpolated": pl.Boolean,
         "simulated": pl.Boolean,
+        "latitude_deg": pl.Float64,
+        "longitude_deg": pl.Float64,
+        "shortwave_w_m2": pl.Float64,
+        "cloud_cover_pct": pl.Float64,
+        "pressure_hpa": pl.Float64,
     }
 )
+# Columns a reader may leave out; _finish fills them with null.
+_OPTIONAL_COLUMNS = ("latitude_deg", "longitude_deg", "shortwave_w_m2", "cloud_cover_pct", "pressure_hpa")
 
 SOURCE_VISUALCROSSING = "visualcrossing"
 SOURCE_IEM_ASOS_PREFIX = "iem-asos"  # full source is "iem-asos:<station>"
 SOURCE_OPEN_METEO = "open-meteo"
+
+# Visual Crossing's marathon-weather files name a place ("Boston, MA, USA") but carry no
+# coordinates. ASSUMPTION: the city centre, to 0.01 degree (Visual Crossing geocodes the
+# address to a point near it); 0.1 degree moves the solar zenith by at most about 0.1 degree.
+VISUALCROSSING_PLACES: dict[str, tuple[float, float]] = {
+    "Amsterdam, Netherlands": (52.37, 4.90),
+    "Berlin, Germany": (52.52, 13.40),
+    "Boston, MA, USA": (42.36, -71.06),
+    "Chicago, IL, USA": (41.88, -87.63),
+    "Houston, TX, USA": (29.76, -95.37),
+    "London, UK": (51.51, -0.13),
+    "New York, NY, USA": (40.71, -74.01),
+    "Sacramento, CA, USA": (38.58, -121.49),
+    "Seville, Spain": (37.39, -5.98),
+    "Sydney, Australia": (-33.87, 151.21),
+    "Tokyo, Japan": (35.68, 139.69),
+    "Valencia, Spain": (39.47, -0.38),
+}
 
 # Exact conversion factors (SI definitions):
 # international mile = 1609.344 m (1959 agreement), so 1 mph = 1609.344 / 3600 m/s;
@@ -93,6 +120,9 @@ def race_id_for(race_name: str, year: int) -> str:
 
 def _finish(frame: pl.DataFrame) -> pl.DataFrame:
     """Fill rh_pct from dew point where missing and return exactly the contract columns."""
+    frame = frame.with_columns(
+        [pl.lit(None, dtype=pl.Float64).alias(name) for name in _OPTIONAL_COLUMNS if name not in frame.columns]
+    )
     return (
         frame.with_columns(
             pl.coalesce(pl.col("rh_pct"), rh_from_dew_point("temp_c", "dew_point_c")).alias("rh_pct"),
@@ -198,7 +228,8 @@ def _local_hours_to_utc(raw: pl.DataFrame, timezones: Mapping[str, str], origin:
 
 
 def _visualcrossing_frame(raw: pl.DataFrame, timezones: Mapping[str, str], origin: str) -> pl.DataFrame:
-    """raw columns: race, location, year, date, hour_local, temp_f, dew_f, windspeed_mph, conditions."""
+    """raw columns: race, location, year, date, hour_local, temp_f, dew_f, windspeed_mph, conditions,
+    cloudcover (%), solarradiation (W/m2); the last two null where the file has none."""
     if raw.height == 0:
         return pl.DataFrame(schema=WEATHER_OBSERVATIONS_SCHEMA)
     placed = _local_hours_to_utc(raw, timezones, origin)
@@ -210,6 +241,14 @@ def _visualcrossing_frame(raw: pl.DataFrame, timezones: Mapping[str, str], origi
         pl.lit(None, dtype=pl.Float64).alias("rh_pct"),
         mph_to_m_s(pl.col("windspeed_mph").cast(pl.Float64)).alias("wind_m_s"),
         pl.Series("race_id", race_ids, dtype=pl.String),
+        pl.col("location").replace_strict(
+            {k: v[0] for k, v in VISUALCROSSING_PLACES.items()}, default=None, return_dtype=pl.Float64
+        ).alias("latitude_deg"),
+        pl.col("location").replace_strict(
+            {k: v[1] for k, v in VISUALCROSSING_PLACES.items()}, default=None, return_dtype=pl.Float64
+        ).alias("longitude_deg"),
+        pl.col("solarradiation").cast(pl.Float64).alias("shortwave_w_m2"),
+        pl.col("cloudcover").cast(pl.Float64).alias("cloud_cover_pct"),
     )
     return _finish(framed)
 
@@ -257,6 +296,8 @@ def read_visualcrossing_json(
                         "dew_f": hour.get("dew"),
                         "windspeed_mph": hour.get("windspeed"),
                         "conditions": hour.get("conditions"),
+                        "cloudcover": hour.get("cloudcover"),
+                        "solarradiation": hour.get("solarradiation"),
                     }
                 )
     raw = pl.DataFrame(
@@ -271,6 +312,8 @@ def read_visualcrossing_json(
             "dew_f": pl.Float64,
             "windspeed_mph": pl.Float64,
             "conditions": pl.String,
+            "cloudcover": pl.Float64,
+            "solarradiation": pl.Float64,
         },
     )
     raw = _filter_race(raw, race_name, year, str(path))
@@ -292,8 +335,11 @@ def read_visualcrossing_csv(
     absent = [c for c in needed if c not in raw.columns]
     if absent:
         raise ValueError(f"{path}: column {absent[0]!r} missing; expected columns {needed}")
-    raw = raw.select(needed)
-    for col in ("year", "temp_f", "dew_f", "windspeed_mph"):
+    optional = [c for c in ("cloudcover", "solarradiation") if c in raw.columns]
+    raw = raw.select(needed + optional).with_columns(
+        [pl.lit(None, dtype=pl.String).alias(c) for c in ("cloudcover", "solarradiation") if c not in optional]
+    )
+    for col in ("year", "temp_f", "dew_f", "windspeed_mph", *optional):
         dtype = pl.Int64 if col == "year" else pl.Float64
         cast = raw[col].cast(dtype, strict=False)
         bad = raw.with_row_index("row", offset=1).filter(cast.is_null() & raw[col].is_not_null())
@@ -348,7 +394,9 @@ def read_iem_asos_csv(path: str | Path, race_id: str | None = None) -> pl.DataFr
     """Iowa Environmental Mesonet ASOS/METAR CSV download as weather_observations.
 
     Expects `valid` in UTC ("YYYY-MM-DD HH:MM", the download's default tz=Etc/UTC),
-    °F for tmpf/dwpf, knots for sknt, 'M' for missing; '#' lines are skipped.
+    °F for tmpf/dwpf, knots for sknt, 'M' for missing; '#' lines are skipped. The station's
+    `lat`/`lon` are kept when the download has them; ASOS reports sky layers (in `conditions`),
+    not a cloud-cover number, and no radiation.
     """
     path = Path(path)
     frame = pl.read_csv(path, infer_schema=False, comment_prefix="#")
@@ -375,6 +423,8 @@ def read_iem_asos_csv(path: str | Path, race_id: str | None = None) -> pl.DataFr
             "wind_m_s": knots_to_m_s(_iem_number(frame, "sknt", origin)),
             "conditions": _iem_conditions(frame),
             "race_id": pl.Series([race_id] * frame.height, dtype=pl.String),
+            "latitude_deg": _iem_number(frame, "lat", origin),
+            "longitude_deg": _iem_number(frame, "lon", origin),
         }
     )
     return _finish(out)
@@ -402,8 +452,10 @@ def read_open_meteo_json(
 ) -> pl.DataFrame:
     """Open-Meteo hourly response (already parsed JSON) as weather_observations.
 
-    Honours hourly_units (°C/°F; km/h, m/s, mph, kn; iso8601 or unixtime) and the
-    response timezone: IANA zones with DST, else the fixed utc_offset_seconds.
+    Honours hourly_units (°C/°F; km/h, m/s, mph, kn; W/m²; %; hPa; iso8601 or unixtime) and
+    the response timezone: IANA zones with DST, else the fixed utc_offset_seconds. Keeps the
+    response's latitude/longitude and, when requested, shortwave_radiation, cloud_cover and
+    surface_pressure.
     """
     if "hourly" not in payload or "time" not in payload["hourly"]:
         raise ValueError("open-meteo payload: no hourly.time; expected a response requested with hourly=...")
@@ -453,6 +505,13 @@ def read_open_meteo_json(
         wind = _OPEN_METEO_WIND_TO_M_S[wind_unit](wind)
     if rh_key is not None and units.get(rh_key, "%") != "%":
         raise ValueError(f"open-meteo payload: hourly_units.{rh_key}={units[rh_key]!r}; expected '%'")
+    radiation_key, radiation = _open_meteo_series(hourly, ("shortwave_radiation",), n)
+    cloud_key, cloud = _open_meteo_series(hourly, ("cloud_cover", "cloudcover"), n)
+    pressure_key, pressure = _open_meteo_series(hourly, ("surface_pressure",), n)
+    for key, unit in ((radiation_key, "W/m²"), (cloud_key, "%"), (pressure_key, "hPa")):
+        if key is not None and units.get(key, unit) != unit:
+            raise ValueError(f"open-meteo payload: hourly_units.{key}={units[key]!r}; expected {unit!r}")
+    site = {name: payload.get(name) for name in ("latitude", "longitude")}
 
     out = pl.DataFrame(
         {
@@ -465,6 +524,11 @@ def read_open_meteo_json(
             "wind_m_s": wind,
             "conditions": pl.Series([None] * n, dtype=pl.String),
             "race_id": pl.Series([race_id] * n, dtype=pl.String),
+            "latitude_deg": pl.Series([site["latitude"]] * n, dtype=pl.Float64),
+            "longitude_deg": pl.Series([site["longitude"]] * n, dtype=pl.Float64),
+            "shortwave_w_m2": radiation,
+            "cloud_cover_pct": cloud,
+            "pressure_hpa": pressure,
         }
     )
     return _finish(out)

@@ -9,7 +9,7 @@ import polars as pl
 
 from racecramp.domain import WbgtFlag
 from racecramp.marts.forecast import race_weather
-from racecramp.marts.heat import with_heat
+from racecramp.marts.heat import describe_wbgt, with_heat
 from racecramp.marts.stats import PER_1000, wilson_ci
 from racecramp.views.shared import UTC_US, Snapshots, any_simulated, for_race, medical_reports
 
@@ -101,7 +101,7 @@ def command_kpis(
 
 
 def weather_with_heat(snapshots: Snapshots) -> pl.DataFrame | None:
-    """Weather observations with rh_pct, wbgt_c, wbgt_method and wbgt_flag."""
+    """Weather observations with rh_pct, wbgt_c, its method and inputs, and wbgt_flag."""
     published = snapshots.table(WEATHER_WITH_HEAT_TABLE)
     if published is not None:
         return published
@@ -119,6 +119,7 @@ class WbgtNow:
     source: str
     location: str | None
     method: str | None
+    inputs: str  # the method and the inputs it used, in words (marts.heat.describe_wbgt)
     previous_wbgt_c: float | None
     previous_at_utc: datetime | None
     change_c: float | None  # latest minus previous observation of the same feed
@@ -157,6 +158,7 @@ def wbgt_now(weather_heat: pl.DataFrame | None, race_id: str, now_utc: datetime 
         source=latest["source"],
         location=latest.get("location"),
         method=latest.get("wbgt_method"),
+        inputs=describe_wbgt(latest),
         previous_wbgt_c=None if previous is None else float(previous["wbgt_c"]),
         previous_at_utc=None if previous is None else previous["observed_at_utc"],
         change_c=None if previous is None else float(latest["wbgt_c"]) - float(previous["wbgt_c"]),

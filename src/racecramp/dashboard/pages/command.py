@@ -127,7 +127,7 @@ def _wbgt(ctx: ui.PageContext, heat: pl.DataFrame | None) -> None:
     st.caption(
         f"Source **{ui.plain(now.source)}**{' at ' + ui.plain(now.location) if now.location else ''}, observed "
         f"{ui.local_time(ctx, now.observed_at_utc)} ({shared.format_age(now.age_s)} before the race clock). "
-        f"Estimated from air temperature and humidity, method {ui.plain(now.method)} (docs/heat.md: no globe thermometer)."
+        f"Estimated, not measured with a globe thermometer (docs/heat.md), method {ui.plain(now.method)}: {ui.plain(now.inputs)}."
     )
     if now.stale:
         st.warning(f"Weather is stale: last observation {shared.format_age(now.age_s)} old.", icon=":material/schedule:")
