@@ -30,7 +30,7 @@ TABLE_OF = {
 
 @pytest.fixture(scope="module")
 def source():
-    return replay.load_source("boston-2017")
+    return replay.load_shipped_source("boston-2017")
 
 
 @pytest.fixture(scope="module")
