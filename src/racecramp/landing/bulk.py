@@ -161,15 +161,24 @@ def import_weather(settings: Settings, path: Path, race_id: str | None, fmt: str
     from racecramp.sources import weather as w
 
     path = Path(path)
+    race_hours: dict = {}
+    if race_id is not None:  # a declared race: the file's hours of its name and year, local to its time zone
+        context = declared_context(settings)
+        require_declared(context, race_id, path)
+        race = context.races.filter(pl.col("race_id") == race_id).row(0, named=True)
+        race_hours = {"race_name": race["name"], "year": race["date"].year, "timezones": {race["name"]: race["timezone"]}}
     fmt = _weather_format(path) if fmt == "auto" else fmt
-    if fmt == "visualcrossing-json":
-        frame = w.read_visualcrossing_json(path)
-    elif fmt == "visualcrossing-csv":
-        frame = w.read_visualcrossing_csv(path)
-    elif fmt == "iem-asos":
-        frame = w.read_iem_asos_csv(path)
-    else:
-        raise WeatherFormatError(f"{path.name}: --format {fmt!r}, expected auto, visualcrossing-json, visualcrossing-csv or iem-asos")
+    readers = {
+        "visualcrossing-json": lambda: w.read_visualcrossing_json(path, **race_hours),
+        "visualcrossing-csv": lambda: w.read_visualcrossing_csv(path, **race_hours),
+        "iem-asos": lambda: w.read_iem_asos_csv(path),
+    }
+    if fmt not in readers:
+        raise WeatherFormatError(f"{path.name}: --format {fmt!r}, expected auto, {', '.join(readers)}")
+    try:
+        frame = readers[fmt]()
+    except (ValueError, FileNotFoundError) as err:  # the readers' word on a file that does not fit its format
+        raise WeatherFormatError(f"{path.name} as {fmt}: {err}") from err
     if race_id is not None and "race_id" in frame.columns:
         matching = frame.filter(pl.col("race_id") == race_id)
         frame = matching if matching.height else frame.with_columns(pl.lit(race_id).alias("race_id"))

@@ -54,7 +54,7 @@ def _map_chart(course_map: course_views.CourseMap) -> alt.LayerChart:
     route = alt.Chart(course_map.route).mark_line(strokeWidth=6, strokeCap="round", strokeJoin="round").encode(
         **geo, detail="bin:N", order="km:Q",
         color=alt.Color("runners:Q", title="runners per km now", scale=alt.Scale(range=DENSITY_COLOURS),
-                        legend=alt.Legend(orient="top-left", direction="horizontal", gradientLength=160)),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=140)),
         tooltip=[alt.Tooltip("bin:Q", title="km from"), alt.Tooltip("runners:Q", title="runners in this km now")],
     )
     stations = course_map.stations.with_columns(
@@ -69,11 +69,11 @@ def _map_chart(course_map: course_views.CourseMap) -> alt.LayerChart:
     markers = alt.Chart(stations).mark_point(filled=True, stroke="#212121", strokeWidth=1.2, opacity=0.95).encode(
         **geo,
         shape=alt.Shape("station:N", title="station", scale=alt.Scale(domain=["aid station", "medical tent"], range=["circle", "square"]),
-                        legend=alt.Legend(orient="top-right")),
+                        legend=alt.Legend(orient="bottom", direction="horizontal")),
         size=alt.Size("cases:Q", title="cramp cases", scale=alt.Scale(range=[70, 900], zero=True),
-                      legend=alt.Legend(orient="bottom-right", format="d", tickMinStep=1)),
+                      legend=alt.Legend(orient="bottom", direction="horizontal", format="d", tickMinStep=1)),
         color=alt.Color("rate_per_1000:Q", title="cases /1000 passed", scale=alt.Scale(scheme="reds"),
-                        legend=alt.Legend(orient="bottom-left", direction="horizontal", gradientLength=160)),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=140)),
         tooltip=tooltip,
     )
     ends = alt.Chart(course_map.ends).mark_point(shape="diamond", size=260, filled=True, color="#111", stroke="white").encode(
