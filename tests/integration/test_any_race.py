@@ -9,7 +9,6 @@ data (views) and the post-race report.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import polars as pl
@@ -17,13 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from racecramp.cli import app
-from racecramp.publish.snapshots import read_manifest, read_snapshot
+from racecramp.publish.snapshots import read_snapshot
 from racecramp.report.write import write_report
 from racecramp.simulate import replay
 from racecramp.views import course as course_views
 
 from new_race_kit import HAND_NET_S, RACE_ID, RACE_NAME, race_new_args, spreewald_gpx, spreewald_results, spreewald_weather
-from stack import replay_stack
+from stack import replay_stack, wait_for_counts
 
 pytestmark = pytest.mark.integration
 
@@ -60,16 +59,6 @@ def live(files, source):
         yield running
 
 
-def _wait_for(settings, want: dict[str, int], timeout_s: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout_s
-    counts: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        counts = (read_manifest(settings.snapshot_dir) or {}).get("counts", {})
-        if all(counts.get(table, 0) >= n for table, n in want.items()):
-            return counts
-        time.sleep(1.0)
-    raise AssertionError(f"snapshot counts {counts} did not reach {want} in {timeout_s:.0f} s")
-
 
 def test_a_new_race_runs_through_every_command(files, source, live):
     settings, tokens = live
@@ -98,7 +87,7 @@ def test_a_new_race_runs_through_every_command(files, source, live):
         sender.close()
     sent = Counter(kind for _, kind, _ in events)
     assert sent["reports"] > 0 and sent["passings"] > 0
-    _wait_for(settings, {"cramp_reports": sent["reports"], "survey_responses": sent["survey"]}, timeout_s=240)
+    wait_for_counts(settings, {"cramp_reports": sent["reports"], "survey_responses": sent["survey"]}, timeout_s=240)
 
     snaps = {name: read_snapshot(settings.snapshot_dir, name) for name in
              ("course_points", "course_track", "cramp_rate_by_station", "station_forecast", "runner_status")}

@@ -4,7 +4,6 @@ gun beside chip times: read as the mapping documents (sources/mapping.py), hand-
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 import pytest
