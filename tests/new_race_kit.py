@@ -9,6 +9,7 @@ column with FINISHER / DNF / DSQ. Times are invented, not real runners.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -102,6 +103,8 @@ def spreewald_weather(path: Path) -> Path:
         temp = 50 + 2.2 * (hour - 7)
         lines.append(f'{RACE_NAME},"Lübbenau, Germany",2026,{RACE_DATE},09:00,09:00,09:00,{hour:02d}:00:00,{temp:.1f},44.0,8.0,Partially cloudy')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # the layout's companion file: which time zone each race's local hours are in
+    path.with_name("marathons.json").write_text(json.dumps([{"name": RACE_NAME, "timezone": TIMEZONE}]), encoding="utf-8")
     return path
 
 

@@ -9,6 +9,7 @@ lands nothing. The CLI (`racecramp import ...`) is a thin layer over these funct
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,7 +75,7 @@ def declared_context(settings: Settings) -> ValidationContext:
     """The races and course points the warehouse knows, plus those landed and not merged yet
     (an import of a race file followed by its results before the ingest runs)."""
     with open_writer(settings.warehouse_path) as con:
-        context = load_context(con)
+        context = load_context(con, settings.window_rules)
         done = merged_batch_ids(con)
     pending = [b for b in landing.list_batches(settings.landing_dir, kinds=CONTEXT_KINDS) if b.batch_id not in done]
     if not pending:
@@ -86,7 +87,7 @@ def declared_context(settings: Settings) -> ValidationContext:
         frames[batch.kind].append(frame.select([c for c in frames[batch.kind][0].columns if c in frame.columns]))
     races = pl.concat(frames["races"], how="diagonal_relaxed").unique("race_id", keep="last", maintain_order=True)
     points = pl.concat(frames["course_points"], how="diagonal_relaxed").unique(["race_id", "point_id"], keep="last", maintain_order=True)
-    return ValidationContext.from_frames(races, points)
+    return ValidationContext.from_frames(races, points, settings.window_rules)
 
 
 def require_declared(context: ValidationContext, race_id: str, path: Path) -> None:
@@ -102,7 +103,7 @@ def require_declared(context: ValidationContext, race_id: str, path: Path) -> No
 
 def dry_run_of(kind: str, records, context: ValidationContext) -> DryRun:
     """Validate without landing: the counts and the first reasons the ingest would give."""
-    checked: BatchValidation = validate_batch(kind, records, context)
+    checked: BatchValidation = validate_batch(kind, records, context, datetime.now(UTC))  # as if it landed now
     failures = checked.failures
     bad_rows = failures["_row"].n_unique() if failures.height else 0
     accepted_kind = "participants" if kind == "results" else kind
@@ -139,10 +140,11 @@ def import_results(settings: Settings, path: Path, race_id: str, mapping: str = 
     from racecramp.sources.mapping import load_mapping
     from racecramp.sources.results import read_results
 
+    layout = load_mapping(mapping)
     context = declared_context(settings)
     require_declared(context, race_id, path)
-    race_date = context.races.filter(pl.col("race_id") == race_id)["date"][0] if "date" in context.races.columns else None
-    read = read_results(Path(path), load_mapping(mapping), race_id, race_date=race_date)
+    race_date = context.races.filter(pl.col("race_id") == race_id)["date"][0]
+    read = read_results(Path(path), layout, race_id, race_date=race_date)
     if read.rows.height == 0:
         raise NothingToImport(f"{Path(path).name}: no data rows under the header, expected one row per runner")
     notes = []
@@ -161,16 +163,12 @@ def import_weather(settings: Settings, path: Path, race_id: str | None, fmt: str
     from racecramp.sources import weather as w
 
     path = Path(path)
-    race_hours: dict = {}
-    if race_id is not None:  # a declared race: the file's hours of its name and year, local to its time zone
-        context = declared_context(settings)
-        require_declared(context, race_id, path)
-        race = context.races.filter(pl.col("race_id") == race_id).row(0, named=True)
-        race_hours = {"race_name": race["name"], "year": race["date"].year, "timezones": {race["name"]: race["timezone"]}}
+    if race_id is not None:
+        require_declared(declared_context(settings), race_id, path)
     fmt = _weather_format(path) if fmt == "auto" else fmt
     readers = {
-        "visualcrossing-json": lambda: w.read_visualcrossing_json(path, **race_hours),
-        "visualcrossing-csv": lambda: w.read_visualcrossing_csv(path, **race_hours),
+        "visualcrossing-json": lambda: w.read_visualcrossing_json(path),
+        "visualcrossing-csv": lambda: w.read_visualcrossing_csv(path),
         "iem-asos": lambda: w.read_iem_asos_csv(path),
     }
     if fmt not in readers:

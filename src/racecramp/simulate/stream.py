@@ -225,6 +225,7 @@ def _cramp_reports(runners: pl.DataFrame, race_id: str, seed: int) -> pl.DataFra
         "treatment",
         "disposition",
         pl.col("point_id").alias("entered_by"),
+        pl.lit(None, pl.String).alias("supersedes_report_id"),  # a simulated report corrects none
     )
     return frame.select([pl.col(c).cast(t) for c, t in KINDS["reports"].schema.items()]).sort("reported_at_utc", "report_id")
 

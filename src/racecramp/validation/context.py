@@ -30,7 +30,7 @@ class CourseSnapshotError(RacecrampError, ValueError):
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """The known races (race_id, name, distance_km, timezone, date, start_waves) and course points
+    """The known races (race_id, distance_km, timezone, date, start_waves) and course points
     (race_id, point_id, kind, km), with dictionary lookups for per-record checks."""
 
     races: pl.DataFrame

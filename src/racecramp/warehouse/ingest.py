@@ -76,7 +76,7 @@ class IngestSummary:
 def load_context(con: duckdb.DuckDBPyConnection, rules: WindowRules = WindowRules()) -> ValidationContext:
     """The known races and course points, read once (validation itself never opens the warehouse)."""
     return ValidationContext.from_frames(
-        utc_frame(query(con, "SELECT race_id, name, distance_km, timezone, date, start_waves, course_time_limit_s FROM stg_races")),
+        utc_frame(query(con, "SELECT race_id, distance_km, timezone, date, start_waves, course_time_limit_s FROM stg_races")),
         query(con, "SELECT race_id, point_id, kind, km FROM stg_course_points"),
         rules,
     )
