@@ -267,6 +267,7 @@ def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: i
         "heat_acclimatised",
         "prior_cramps",
         pl.lit(True).alias("simulated"),
+        pl.lit(None, UTC_DT).alias("answered_at_utc"),  # the stream sends each answer survey_delay_s after the finish
     )
     return responses.select([pl.col(c).cast(t) for c, t in KINDS["survey"].schema.items()]).sort("race_id", "bib")
 
