@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +45,20 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
     return path
 
 
+
+
+def wait_for_counts(settings, want: dict[str, int], timeout_s: float) -> dict[str, int]:
+    """Poll the published manifest until each snapshot table has at least `want` rows; its counts."""
+    from racecramp.publish.snapshots import read_manifest
+
+    deadline = time.monotonic() + timeout_s
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        counts = (read_manifest(settings.snapshot_dir) or {}).get("counts", {})
+        if all(counts.get(table, 0) >= n for table, n in want.items()):
+            return counts
+        time.sleep(1.0)
+    raise AssertionError(f"snapshot counts {counts} did not reach {want} in {timeout_s:.0f} s")
 
 
 @contextmanager

@@ -106,7 +106,6 @@ def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
 
 
 @pytest.mark.parametrize(("path", "wait_for", "name"), [
-    ("course", "Cramp rate by station", "course"),
     ("rates", "By declared pace group", "rates"),
     ("data-quality", "Landing backlog", "data_quality"),
 ])
@@ -115,6 +114,24 @@ def test_each_page_renders(demo, dashboard, browser, path, wait_for, name):
     page.get_by_text(wait_for).first.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, name)
+    page.close()
+
+
+def test_the_course_page_draws_the_map_without_tiles(demo, dashboard, browser):
+    requests: list[str] = []
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(45_000)
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{dashboard}/course")
+    page.get_by_text("Course map").first.wait_for()
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    chart.locator("canvas, svg").first.wait_for()
+    box = chart.bounding_box()
+    assert box["width"] > 600 and box["height"] > 400
+    assert page.get_by_text("runners on course, placed by their projected km now").first.is_visible()
+    elsewhere = [url for url in requests if not url.startswith((dashboard, "data:", "blob:"))]
+    assert elsewhere == [], "the page fetched from outside the dashboard (a tile server?)"
+    _screenshot(page, "course")
     page.close()
 
 

@@ -46,7 +46,7 @@ ACTING_AS = "command"  # no login configured: the intake records the command pri
 
 @pytest.fixture(scope="module")
 def source():
-    return replay.load_source("boston-2017")
+    return replay.load_shipped_source("boston-2017")
 
 
 @pytest.fixture(scope="module")

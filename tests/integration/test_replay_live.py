@@ -12,7 +12,7 @@ import pytest
 from racecramp.publish.snapshots import read_manifest, read_snapshot
 from racecramp.simulate import replay
 
-from stack import replay_stack
+from stack import replay_stack, wait_for_counts
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ TABLE_OF = {
 
 @pytest.fixture(scope="module")
 def source():
-    return replay.load_source("boston-2017")
+    return replay.load_shipped_source("boston-2017")
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +38,6 @@ def live(tmp_path_factory, source):
     with replay_stack(tmp_path_factory.mktemp("replay"), source) as running:
         yield running
 
-
-def _wait_for(settings, want: dict[str, int], timeout_s: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout_s
-    counts: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        counts = (read_manifest(settings.snapshot_dir) or {}).get("counts", {})
-        if all(counts.get(table, 0) >= n for table, n in want.items()):
-            return counts
-        time.sleep(1.0)
-    raise AssertionError(f"snapshot counts {counts} did not reach {want} in {timeout_s:.0f} s")
 
 
 def test_boston_2017_at_600x_lands_every_event_exactly_once(live, source):
@@ -66,7 +56,7 @@ def test_boston_2017_at_600x_lands_every_event_exactly_once(live, source):
     assert dict(sender.sent) == dict(sent_by_kind)
 
     want = {TABLE_OF[kind]: n for kind, n in sent_by_kind.items()}
-    _wait_for(settings, want, timeout_s=240)
+    wait_for_counts(settings, want, timeout_s=240)
     time.sleep(5)  # a late duplicate would show up now
     counts = read_manifest(settings.snapshot_dir)["counts"]
     assert {table: counts[table] for table in want} == want

@@ -46,7 +46,7 @@ def load_race(year: int):
     race_id = f"boston-{year}"
     for path in (DATA / "races" / f"{race_id}.toml", DATA / race_id / "results.csv", DATA / "weather" / "boston_hourly.csv"):
         need(path)
-    source = replay.load_source(race_id)
+    source = replay.load_shipped_source(race_id)
     return source.participants, source.passings, source.course, source.weather
 
 

@@ -44,7 +44,7 @@ TERM_OF = {
 
 @pytest.fixture(scope="module")
 def sources():
-    return [replay.load_source("boston-2017"), replay.load_source("boston-2018")]
+    return [replay.load_shipped_source("boston-2017"), replay.load_shipped_source("boston-2018")]
 
 
 def _frame(records: list[dict], kind: str) -> pl.DataFrame:

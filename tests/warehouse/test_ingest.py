@@ -169,6 +169,6 @@ def test_a_failed_batch_stays_pending_and_leaves_nothing_behind(boston_2017, mon
         raise AssertionError("the injected failure did not surface")
     monkeypatch.setattr(ingest_module, "upsert", real_upsert)
     assert _count(boston_2017, "cramp_reports") == 0
-    assert _count(boston_2017, "landing_log") == 2  # only the race batches
+    assert _count(boston_2017, "landing_log") == 3  # only the race file's batches: race, course points, track
     ingest_now(boston_2017)
     assert _count(boston_2017, "cramp_reports") == 1

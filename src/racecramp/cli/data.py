@@ -38,9 +38,29 @@ def _print_summary(result) -> None:
         console.print("[dim]see every reason with: racecramp sql -c \"SELECT message FROM quarantine\"[/dim]")
 
 
-def _run_import(description: str, fn, *args, **kwargs):
+def _print_dry_run(result) -> None:
+    dry = result.dry_run
+    table = Table(title=f"dry run, import {result.kind}: {result.path.name} (nothing landed)")
+    for name in ("rows read", "would be accepted", "would be quarantined"):
+        table.add_column(name, justify="right")
+    table.add_row(str(dry.rows), str(dry.accepted), str(dry.quarantined))
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[dim]{escape(note)}[/dim]")
+    if dry.reasons:
+        console.print("checks that would quarantine: " + ", ".join(f"{check} ({n})" for check, n in dry.reasons))
+        console.print("first reasons:")
+        for message in dry.messages:
+            console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _run_import(description: str, fn, *args, dry_run: bool = False, **kwargs):
     from racecramp.landing import bulk as imports
 
+    if dry_run:
+        result = fn(*args, dry_run=True, **kwargs)
+        _print_dry_run(result)
+        return result
     with steps(3) as (progress, task):
         progress.update(task, description=f"reading and landing {description}")
         result = fn(*args, ingest=False, **kwargs)
@@ -66,12 +86,13 @@ def import_race(path: Path = typer.Argument(..., exists=True, dir_okay=False, he
 def import_results(
     path: Path = typer.Argument(..., exists=True, dir_okay=False),
     race: str = typer.Option(..., "--race", help="race_id, e.g. boston-2017 (import the race first)"),
-    mapping: str = typer.Option("boston", "--mapping", help="built-in mapping name or a TOML file"),
+    mapping: str = typer.Option("boston", "--mapping", help="built-in mapping name or a TOML file (draft one: racecramp mapping draft FILE)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="read and validate only: counts and first reasons, nothing landed"),
 ):
     """A results CSV (participants and their splits) through a declarative column mapping."""
     from racecramp.landing import bulk as imports
 
-    _run_import(f"results {path.name}", imports.import_results, get_settings(), path, race, mapping=mapping)
+    _run_import(f"results {path.name}", imports.import_results, get_settings(), path, race, mapping=mapping, dry_run=dry_run)
 
 
 @import_app.command("weather")
@@ -79,7 +100,6 @@ def import_weather(
     path: Path = typer.Argument(..., exists=True, dir_okay=False),
     race: Optional[str] = typer.Option(None, "--race"),
     fmt: str = typer.Option("auto", "--format", help="auto | visualcrossing-json | visualcrossing-csv | iem-asos"),
-    mapping: Optional[str] = typer.Option(None, "--mapping", help="unused for weather (formats are built in)"),
 ):
     """Weather observations: Visual Crossing JSON/CSV or Iowa Mesonet ASOS/METAR CSV."""
     from racecramp.landing import bulk as imports
@@ -92,11 +112,12 @@ def import_reports(
     path: Path = typer.Argument(..., exists=True, dir_okay=False),
     race: str = typer.Option(..., "--race"),
     mapping: str = typer.Option("reports", "--mapping", help="built-in mapping name or a TOML file"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="read and validate only: counts and first reasons, nothing landed"),
 ):
     """Cramp reports from a CSV log (paper log typed into a spreadsheet)."""
     from racecramp.landing import bulk as imports
 
-    _run_import(f"reports {path.name}", imports.import_tabular, get_settings(), path, race, mapping)
+    _run_import(f"reports {path.name}", imports.import_tabular, get_settings(), path, race, mapping, dry_run=dry_run)
 
 
 @import_app.command("survey")
@@ -104,11 +125,12 @@ def import_survey(
     path: Path = typer.Argument(..., exists=True, dir_okay=False),
     race: str = typer.Option(..., "--race"),
     mapping: str = typer.Option("survey", "--mapping", help="built-in mapping name or a TOML file"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="read and validate only: counts and first reasons, nothing landed"),
 ):
     """Finisher-survey responses from a survey tool's CSV export."""
     from racecramp.landing import bulk as imports
 
-    _run_import(f"survey {path.name}", imports.import_tabular, get_settings(), path, race, mapping)
+    _run_import(f"survey {path.name}", imports.import_tabular, get_settings(), path, race, mapping, dry_run=dry_run)
 
 
 def ingest():
@@ -211,8 +233,34 @@ def _print_query(con, query: str, as_csv: bool) -> None:
 
 
 
+mapping_app = typer.Typer(help="Results-file mappings: draft one from a file for review.", no_args_is_help=True)
+
+
+@mapping_app.command("draft")
+def mapping_draft(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="a results export (CSV, any delimiter)"),
+    race_file: Optional[Path] = typer.Option(None, "--race-file", exists=True, dir_okay=False,
+                                             help="the race TOML: its timing mats name the splits, its distance the finish"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the draft here (default: print it)"),
+):
+    """Propose a mapping TOML from a file's header and first rows, for review before `import results`."""
+    from racecramp.durable import atomic_write_text
+    from racecramp.sources.mapping_draft import draft_mapping_file
+
+    draft = draft_mapping_file(path, race_file)
+    if out is None:
+        typer.echo(draft.toml, nl=False)
+    else:
+        atomic_write_text(out, draft.toml)
+        console.print(f"wrote {out}")
+    for line in draft.review:
+        err_console.print(f"[yellow]review:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    err_console.print(f"then: racecramp import results {path} --race RACE --mapping {out or 'MAPPING.toml'} --dry-run")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
+    app.add_typer(mapping_app, name="mapping")
     app.command()(ingest)
     app.command()(marts)
     app.command()(sql)

@@ -47,7 +47,7 @@ def tokens(
 
 
 def replay(
-    race: str = typer.Option("boston-2017", "--race", help="a race shipped in data/ (race file, results, weather)"),
+    race: str = typer.Option("boston-2017", "--race", help="a race shipped in data/ (race file, results, weather); see --race-file"),
     speed: float = typer.Option(60.0, "--speed", help="race seconds per wall second; 0 = as fast as the intake takes it"),
     seed: int = typer.Option(2017, "--seed", help="simulator seed: the same seed sends a byte-identical stream"),
     intake_url: Optional[str] = typer.Option(None, "--intake", help="intake base URL (default: the configured loopback intake)"),
@@ -55,19 +55,32 @@ def replay(
     from_file: Optional[Path] = typer.Option(None, "--from", exists=True, dir_okay=False, help="send a stream written by --to"),
     tokens_file: Optional[Path] = typer.Option(None, "--tokens", help="plaintext tokens (default: <data_dir>/tokens.toml)"),
     import_race: bool = typer.Option(True, "--import-race/--no-import-race", help="import the race definition first if the course lacks it"),
+    race_file: Optional[Path] = typer.Option(None, "--race-file", exists=True, dir_okay=False,
+                                             help="a race of your own: its race TOML (then --results and --weather too)"),
+    results: Optional[Path] = typer.Option(None, "--results", exists=True, dir_okay=False, help="with --race-file: its results file"),
+    mapping: str = typer.Option("boston", "--mapping", help="with --race-file: the results file's mapping (name or TOML)"),
+    weather: Optional[Path] = typer.Option(None, "--weather", exists=True, dir_okay=False,
+                                           help="with --race-file: its hourly weather, Visual Crossing flat CSV"),
 ):
     """Re-run a real race with SIMULATED cramps through the intake at --speed x real time."""
-    from racecramp.simulate.replay import ReplayError
+    from racecramp.simulate import replay as rp
 
     settings = get_settings()
+    files = None
+    if race_file is not None:
+        if results is None or weather is None:
+            raise rp.ReplayError("--race-file goes with --results and --weather: the replay needs the race's runners and weather")
+        files = (race_file, results, weather, mapping)
+    elif results is not None or weather is not None:
+        raise rp.ReplayError("--results and --weather go with --race-file (without it --race picks a shipped race)")
     try:
-        run_replay(settings, race, speed, seed, intake_url, to, from_file, tokens_file, import_race)
-    except ReplayError as exc:
+        run_replay(settings, race, speed, seed, intake_url, to, from_file, tokens_file, import_race, files)
+    except rp.ReplayError as exc:
         err_console.print(f"[red]replay stopped:[/red] {exc}")
         raise typer.Exit(1) from None
 
 
-def run_replay(settings, race, speed, seed, intake_url, to, from_file, tokens_file, import_race) -> dict[str, int]:
+def run_replay(settings, race, speed, seed, intake_url, to, from_file, tokens_file, import_race, files=None) -> dict[str, int]:
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
@@ -80,8 +93,9 @@ def run_replay(settings, race, speed, seed, intake_url, to, from_file, tokens_fi
         zone = ZoneInfo("UTC")
         console.print(f"{len(events):,} events from {from_file}")
     else:
-        console.print(f"reading {race} (race file, results, weather) and planting SIMULATED cramps (seed {seed}) ...")
-        source = rp.load_source(race)
+        source = rp.load_source(*files) if files is not None else rp.load_shipped_source(race)
+        race = source.race_id
+        console.print(f"read {race} (race file, results, weather); planting SIMULATED cramps (seed {seed}) ...")
         events = rp.build_events(source, seed)
         zone = ZoneInfo(source.timezone)
     digest = stream_digest(events)

@@ -1,6 +1,6 @@
 """`racecramp`: the command line, thin typer commands over the library, grouped by what they do.
 
-cli.data (import, ingest, marts, sql), cli.stack (intake, serve, status), cli.drill (tokens,
+cli.race (race new), cli.data (import, mapping draft, ingest, marts, sql), cli.stack (intake, serve, status), cli.drill (tokens,
 replay), cli.demo, cli.report (report, close-race), cli.season (season, season-generate).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from racecramp.cli import data, demo, drill, report, season, stack
+from racecramp.cli import data, demo, drill, race, report, season, stack
 from racecramp.cli.common import ErrorsAsOneLine, get_settings
 
 app = typer.Typer(help="racecramp: cramp monitoring for marathon medical teams.", no_args_is_help=True,
@@ -20,6 +20,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="show the traceback o
     """racecramp: cramp monitoring for marathon medical teams."""
 
 
+race.register(app)
 data.register(app)
 stack.register(app)
 drill.register(app)

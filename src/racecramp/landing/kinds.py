@@ -152,6 +152,8 @@ COURSE_POINTS = Kind(
         Column("label", pl.String, "what volunteers call it", nullable=False),
         Column("beds", pl.Int32, "cots, when known, else null", ge=0),
         Column("position_source", pl.String, "citation for the km, or `approximate: …`"),
+        Column("lat", pl.Float64, "latitude (WGS84) of the point on the course track, null when not known", ge=-90, le=90),
+        Column("lon", pl.Float64, "longitude (WGS84) of the point on the course track, null when not known", ge=-180, le=180),
     ),
     natural_key=("race_id", "point_id"),
     staging_table="stg_course_points",
@@ -159,6 +161,24 @@ COURSE_POINTS = Kind(
     principals=(),  # imported with the race file by the CLI only
     rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE),
     republishes=("course_points",),
+)
+
+COURSE_TRACK = Kind(
+    name="course_track",
+    description="The course as a line: track vertices in course order with the km along them (the Course page's map).",
+    columns=(
+        _race_id(),
+        Column("seq", pl.Int32, "vertex number from 0 at the start (key with race_id)", nullable=False, ge=0),
+        Column("km", pl.Float64, "distance from the start along the track, scaled to the race distance", nullable=False, ge=0),
+        Column("lat", pl.Float64, "latitude (WGS84)", nullable=False, ge=-90, le=90),
+        Column("lon", pl.Float64, "longitude (WGS84)", nullable=False, ge=-180, le=180),
+    ),
+    natural_key=("race_id", "seq"),
+    staging_table="stg_course_track",
+    view="course_track",
+    principals=(),  # imported with the race file by the CLI only
+    rules=(RACE_IS_KNOWN, KM_WITHIN_COURSE),
+    republishes=("course_track",),
 )
 
 PARTICIPANTS = Kind(
@@ -224,6 +244,7 @@ RESULTS = Kind(
         Column("declared_finish_s", pl.Float64, "declared finish time"),
         Column("finished", pl.Boolean, "crossed the finish", nullable=False),
         Column("official_time_s", pl.Float64, "net finish time"),
+        Column("start_delay_s", pl.Float64, "gun time - chip time at the finish (start-line delay), when the file has both"),
         Column("source_file", pl.String, "the file's name", nullable=False),
         Column("source_row", pl.Int64, "line number in the file", nullable=False),
         Column("splits", pl.List(pl.Struct({"point_id": pl.String, "km": pl.Float64, "net_time_s": pl.Float64,
@@ -376,7 +397,7 @@ RACE_CLOSURES = Kind(
 # Merge order: reference data first, so a roster and its passings landed in one run find their race.
 KINDS: dict[str, Kind] = {
     k.name: k
-    for k in (RACES, COURSE_POINTS, PARTICIPANTS, RESULTS, PASSINGS, WEATHER, REPORTS, SURVEY, ALERT_ACTIONS, RACE_CLOSURES)
+    for k in (RACES, COURSE_POINTS, COURSE_TRACK, PARTICIPANTS, RESULTS, PASSINGS, WEATHER, REPORTS, SURVEY, ALERT_ACTIONS, RACE_CLOSURES)
 }
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)
 

@@ -1,7 +1,7 @@
 """`racecramp replay`: re-run a real race through the live stack at N times real speed.
 
-The source is a real race shipped in data/ (race definition, anonymised results with
-splits, hourly race-day weather). The simulator (racecramp.simulate) plants cramps and
+The source is a real race: its race file, its results with splits (through a mapping) and
+its hourly race-day weather; `--race boston-2017` picks the files shipped in data/. The simulator (racecramp.simulate) plants cramps and
 survey answers; `simulate.events.event_stream` orders everything in race time. The replay
 sends each event when its race time comes, scaled by `speed`, through the intake API with
 the token of the principal that would send it in a real race:
@@ -106,40 +106,41 @@ class ReplaySource:
     skipped_rows: int
 
 
-def load_source(
-    race_id: str,
-    data_dir: Path = DATA,
-    results: Path | None = None,
-    mapping: str = "boston",
-    weather: Path | None = None,
-) -> ReplaySource:
-    """Read data/races/<race_id>.toml, data/<race_id>/results.csv and the hourly weather.
-
-    The weather file is Visual Crossing's flat hourly CSV (data/weather/boston_hourly.csv),
-    filtered to the race's name and year.
-    """
+def shipped_race(race_id: str, data_dir: Path = DATA) -> tuple[Path, Path, Path]:
+    """(race file, results, weather) of a race shipped in data/: races/<id>.toml, <id>/results.csv,
+    weather/boston_hourly.csv."""
     race_path = data_dir / "races" / f"{race_id}.toml"
     if not race_path.exists():
         shipped = sorted(p.stem for p in (data_dir / "races").glob("*.toml"))
-        raise ReplayError(f"race {race_id!r}: no race file {race_path}; races in {data_dir / 'races'}: {', '.join(shipped) or 'none'}")
-    results = results or data_dir / race_id / "results.csv"
-    weather = weather or data_dir / "weather" / "boston_hourly.csv"
-    for path, what in ((results, "results with splits"), (weather, "hourly race-day weather")):
-        if not Path(path).exists():
-            raise ReplayError(f"race {race_id!r}: no {what} at {path}")
+        raise ReplayError(
+            f"race {race_id!r}: not shipped in {data_dir / 'races'} (shipped: {', '.join(shipped) or 'none'}); "
+            "for a race of your own pass --race-file, --results and --weather"
+        )
+    return race_path, data_dir / race_id / "results.csv", data_dir / "weather" / "boston_hourly.csv"
+
+
+def load_source(race_path: Path, results: Path, weather: Path, mapping: str | Path = "boston") -> ReplaySource:
+    """A race to replay from its race file, its results (read through `mapping`) and its hourly
+    weather (Visual Crossing's flat hourly CSV, the hours of the race's name and year)."""
+    race_path, results, weather = Path(race_path), Path(results), Path(weather)
+    for path, what in ((race_path, "race file"), (results, "results with splits"), (weather, "hourly race-day weather")):
+        if not path.exists():
+            raise ReplayError(f"no {what} at {path}")
     races, course = read_race(race_path)
-    rows = read_results(Path(results), mapping, race_id).rows
-    roster = roster_from_results(rows, races, course)
     race = races.row(0, named=True)
+    race_id = race["race_id"]
+    rows = read_results(results, mapping, race_id, race_date=race["date"]).rows
+    roster = roster_from_results(rows, races, course)
     unassigned = roster.participants.filter(pl.col("wave_start_utc").is_null())
     if unassigned.height:
         raise ReplayError(
             f"race {race_id!r}: bib {unassigned['bib'][0]!r} (and {unassigned.height - 1} more) falls in no start wave of "
             f"{race_path}; expected every bib inside a [[waves]] bib range"
         )
-    observations = read_visualcrossing_csv(
-        Path(weather), race["name"], race["date"].year, timezones={race["name"]: race["timezone"]}
-    )
+    if roster.participants.height == 0:
+        raise ReplayError(f"race {race_id!r}: no runner of {results.name} could be read ({roster.skipped.height} problems); "
+                          f"check it with `racecramp import results {results} --race {race_id} --dry-run`")
+    observations = read_visualcrossing_csv(weather, race["name"], race["date"].year, timezones={race["name"]: race["timezone"]})
     if observations.height == 0:
         raise ReplayError(f"race {race_id!r}: {weather} has no hours for {race['name']} {race['date'].year}")
     observations = observations.with_columns(pl.lit(race_id).alias("race_id"))
@@ -154,6 +155,11 @@ def load_source(
         weather=with_heat(observations.lazy()).collect(),
         skipped_rows=roster.skipped.select("source_row").n_unique(),
     )
+
+
+def load_shipped_source(race_id: str, data_dir: Path = DATA) -> ReplaySource:
+    """A race shipped in data/ (e.g. boston-2017), read as load_source reads any race."""
+    return load_source(*shipped_race(race_id, data_dir))
 
 
 def build_events(source: ReplaySource, seed: int = DEFAULT_SEED) -> list[Event]:

@@ -225,6 +225,7 @@ def _cramp_reports(runners: pl.DataFrame, race_id: str, seed: int) -> pl.DataFra
         "treatment",
         "disposition",
         pl.col("point_id").alias("entered_by"),
+        pl.lit(None, pl.String).alias("supersedes_report_id"),  # a simulated report corrects none
     )
     return KINDS["reports"].conform(frame).sort("reported_at_utc", "report_id")
 
@@ -266,6 +267,7 @@ def _survey_responses(runners: pl.DataFrame, participants: pl.DataFrame, seed: i
         "heat_acclimatised",
         "prior_cramps",
         pl.lit(True).alias("simulated"),
+        pl.lit(None, UTC_DT).alias("answered_at_utc"),  # the stream sends each answer survey_delay_s after the finish
     )
     return KINDS["survey"].conform(responses).sort("race_id", "bib")
 

@@ -11,15 +11,19 @@ src/racecramp/mappings/<name>.toml; anything else is a path. Layout of the file:
     missing = ["", "-", "N/A"]    # markers of an empty cell (NBSP and whitespace stripped)
     drop = ["Name", "City"]       # never read: personal or unused data
 
-    [columns]                     # role = header text; bib and official_time are required
+    sex_pattern = "-([MWF])\\d*$"  # optional: sex is the regex's group 1 inside the sex column ("Mara-W40")
+
+    [columns]                     # role = header text; bib is required, and official_time unless [finish] names a column
     bib = "Bib"
     sex = "M/F"
-    age = "Age"
-    official_time = "Official Time"   # net finish time, always a total (also in per_segment files)
+    age = "Age"                       # or birth_year = "YOB": age = the race's year - birth year
+    official_time = "Official Time"   # net (chip) finish time, always a total (also in per_segment files)
+    gun_time = "Gun Time"             # optional: gun finish time beside the chip time; gun - chip is the
+                                      # runner's start-line delay, which places every split on the wall clock
     wave = "Wave"                     # optional
     declared_finish = "Target"        # optional: declared/target finish time
 
-    [sex_values]                  # file value -> M / F / X
+    [sex_values]                  # file value (or pattern group) -> M / F / X
     M = "M"
     W = "F"
 
@@ -28,9 +32,16 @@ src/racecramp/mappings/<name>.toml; anything else is a path. Layout of the file:
     values = ["DNF", ""]          # default: the missing markers
     keep_splits = "all"           # or "last": keep only the furthest split of a DNF row
 
+A per-segment row with a gap (a segment cell empty) has no running total from the gap on:
+the splits before the gap are kept, the ones after it cannot be placed in race time and are
+left out. A finisher with a gap and no official_time column then has no net time and is
+quarantined (finisher_has_time); a DNF row keeps the splits it has up to the gap.
+
     [finish]
     point_id = "finish"
     km = 42.195
+    column = "40-Finish"          # per_segment files without a finish time: the last segment's column;
+                                  # the net time is then the sum of every segment (no official_time role)
 
     [[splits]]                    # in course order; km or mile (converted with KM_PER_MILE)
     column = "5K"
@@ -40,6 +51,7 @@ src/racecramp/mappings/<name>.toml; anything else is a path. Layout of the file:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -52,11 +64,11 @@ from racecramp.sources.timeparse import DEFAULT_MISSING, TIME_FORMATS
 
 TIMES = ("cumulative", "per_segment")
 KEEP_SPLITS = ("all", "last")
-REQUIRED_ROLES = ("bib", "official_time")
-OPTIONAL_ROLES = ("sex", "age", "wave", "declared_finish")
+REQUIRED_ROLES = ("bib",)
+OPTIONAL_ROLES = ("official_time", "gun_time", "sex", "age", "birth_year", "wave", "declared_finish")
 TOP_LEVEL_KEYS = {
     "preamble_lines", "delimiter", "encoding", "times", "time_format", "missing", "drop",
-    "columns", "sex_values", "dnf", "finish", "splits", "description",
+    "columns", "sex_values", "sex_pattern", "dnf", "finish", "splits", "description",
 }
 
 
@@ -85,7 +97,9 @@ class ResultsMapping:
     splits: tuple[SplitSpec, ...]
     finish: SplitSpec
     dnf: DnfRule
+    finish_is_segment: bool = False  # the finish column is the last segment (per_segment, no official_time)
     sex_values: dict[str, str] = field(default_factory=dict)
+    sex_pattern: str | None = None
     missing: tuple[str, ...] = DEFAULT_MISSING
     drop: tuple[str, ...] = ()
     preamble_lines: int = 0
@@ -96,7 +110,7 @@ class ResultsMapping:
 
     def mapped_columns(self) -> list[str]:
         """Header columns the reader reads (roles, DNF column, splits), without repeats."""
-        wanted = [*self.columns.values(), self.dnf.column, *(s.column for s in self.splits)]
+        wanted = [*self.columns.values(), self.finish.column, self.dnf.column, *(s.column for s in self.splits)]
         return list(dict.fromkeys(wanted))
 
 
@@ -136,12 +150,33 @@ def mapping_from_dict(spec: dict[str, Any], label: str = "<dict>") -> ResultsMap
     if bad_sex:
         raise MappingError(f"mapping {label}: [sex_values] {bad_sex} map to values outside {', '.join(SEXES)}")
 
+    if "gun_time" in columns and "official_time" not in columns:
+        raise MappingError(f"mapping {label}: [columns] has gun_time but no official_time, expected the chip (net) time as official_time")
+    if "age" in columns and "birth_year" in columns:
+        raise MappingError(f"mapping {label}: [columns] has both age and birth_year, expected one of them")
+    sex_pattern = spec.get("sex_pattern")
+    if sex_pattern is not None:
+        _check_sex_pattern(sex_pattern, columns, label)
+
     splits = tuple(_split(entry, f"mapping {label}: splits[{i}]") for i, entry in enumerate(spec.get("splits", [])))
     finish_spec = dict(spec.get("finish", {}))
     finish_spec.setdefault("point_id", "finish")
     if "km" not in finish_spec and "mile" not in finish_spec:
         finish_spec["km"] = MARATHON_KM
-    finish_spec["column"] = columns["official_time"]
+    finish_is_segment = "official_time" not in columns
+    if finish_is_segment:
+        if times != "per_segment" or not finish_spec.get("column"):
+            raise MappingError(
+                f"mapping {label}: [columns] has no official_time, expected the net finish time column, or a per_segment "
+                "file whose [finish] column names the last segment (the net time is then the sum of the segments)"
+            )
+    elif "column" in finish_spec and finish_spec["column"] != columns["official_time"]:
+        raise MappingError(
+            f"mapping {label}: [finish] column={finish_spec['column']!r} beside official_time={columns['official_time']!r}, "
+            "expected one of them (a finish column is for per_segment files without a finish time)"
+        )
+    else:
+        finish_spec["column"] = columns["official_time"]
     finish = _split(finish_spec, f"mapping {label}: [finish]")
 
     dnf_spec = dict(spec.get("dnf", {}))
@@ -149,17 +184,17 @@ def mapping_from_dict(spec: dict[str, Any], label: str = "<dict>") -> ResultsMap
     if keep not in KEEP_SPLITS:
         raise MappingError(f"mapping {label}: [dnf] keep_splits={keep!r}, expected one of {', '.join(KEEP_SPLITS)}")
     dnf = DnfRule(
-        column=str(dnf_spec.get("column", columns["official_time"])),
+        column=str(dnf_spec.get("column", finish.column)),
         values=tuple(str(v) for v in dnf_spec.get("values", missing)),
         keep_splits=keep,
     )
 
     drop = tuple(str(c) for c in spec.get("drop", []))
-    mapped = [*columns.values(), dnf.column, *(s.column for s in splits)]
+    mapped = [*columns.values(), finish.column, dnf.column, *(s.column for s in splits)]
     both = sorted(set(drop) & set(mapped))
     if both:
         raise MappingError(f"mapping {label}: columns {both} are both mapped and in drop, expected one or the other")
-    for what, values in (("split columns", [s.column for s in splits]), ("point_ids", [s.point_id for s in (*splits, finish)])):
+    for what, values in (("split columns", [s.column for s in splits] + ([finish.column] if finish_is_segment else [])), ("point_ids", [s.point_id for s in (*splits, finish)])):
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
             raise MappingError(f"mapping {label}: {what} {repeated} appear more than once, expected each once")
@@ -176,7 +211,9 @@ def mapping_from_dict(spec: dict[str, Any], label: str = "<dict>") -> ResultsMap
         splits=tuple(sorted(splits, key=lambda s: s.km)),
         finish=finish,
         dnf=dnf,
+        finish_is_segment=finish_is_segment,
         sex_values=sex_values,
+        sex_pattern=sex_pattern,
         missing=missing,
         drop=drop,
         preamble_lines=preamble,
@@ -185,6 +222,17 @@ def mapping_from_dict(spec: dict[str, Any], label: str = "<dict>") -> ResultsMap
         times=times,
         time_format=time_format,
     )
+
+
+def _check_sex_pattern(pattern: Any, columns: dict[str, str], label: str) -> None:
+    if "sex" not in columns:
+        raise MappingError(f"mapping {label}: sex_pattern without a sex column, expected [columns] sex = the column holding it")
+    try:
+        groups = re.compile(pattern).groups if isinstance(pattern, str) else -1
+    except re.error as err:
+        raise MappingError(f"mapping {label}: sex_pattern={pattern!r} is not a regular expression ({err})") from None
+    if groups != 1:
+        raise MappingError(f"mapping {label}: sex_pattern={pattern!r}, expected a regular expression with one group (the sex)")
 
 
 def _split(entry: dict[str, Any], where: str) -> SplitSpec:

@@ -1,4 +1,5 @@
-"""Reader for a race definition: one TOML file per edition (race, start waves, course CSV)."""
+"""Reader for a race definition: one TOML file per edition (race, start waves, course CSV and,
+optionally, the track CSV the course map draws; `racecramp race new` writes all three)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,8 @@ class RaceFileError(RacecrampError, ValueError):
 
 def read_race(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(races row, course_points rows) from a race TOML such as data/races/boston-2017.toml."""
+    race, spec = _race_table(path)
     path = Path(path)
-    spec = tomllib.loads(path.read_text())
-    race = spec.get("race")
     if not isinstance(race, dict):
         raise RaceFileError(f"{path}: no [race] table")
     for key in ("race_id", "name", "date", "timezone", "distance_km", "course"):
@@ -85,9 +85,25 @@ def _time_limit_s(path: Path, race: dict) -> float | None:
     return float(hours) * 3600
 
 
+def _race_table(path: Path) -> tuple[dict, dict]:
+    """The [race] table and the whole spec of a race TOML."""
+    path = Path(path)
+    if not path.is_file():
+        raise RaceFileError(f"{path}: no such race file, expected a race TOML (make one with `racecramp race new`)")
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise RaceFileError(f"{path}: not valid TOML ({err})") from None
+    race = spec.get("race")
+    return race, spec
+
+
 def read_course(path: Path, race_id: str) -> pl.DataFrame:
-    """Course points CSV (point_id, kind, km, label, beds, position_source) for one race."""
+    """Course points CSV (point_id, kind, km, label, beds, position_source; lat, lon when known) for one race."""
+    if not Path(path).is_file():
+        raise RaceFileError(f"{path}: no such course file for race {race_id!r}, expected the CSV named by course = in its race file")
     frame = pl.read_csv(path, schema_overrides={"beds": pl.String, "km": pl.String}, infer_schema_length=0)
+    position = [pl.col(c).replace("", None) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in ("lat", "lon")]
     return frame.select(
         pl.lit(race_id).alias("race_id"),
         "point_id",
@@ -96,4 +112,18 @@ def read_course(path: Path, race_id: str) -> pl.DataFrame:
         "label",
         pl.col("beds").replace("", None),
         "position_source",
+        *position,
     )
+
+
+def read_race_track(path: Path) -> pl.DataFrame | None:
+    """The course track (race_id, seq, km, lat, lon) named by `track =` in a race TOML; None when it names none."""
+    from racecramp.sources.track_files import read_track
+
+    race, _ = _race_table(path)
+    if not isinstance(race, dict) or not race.get("track"):
+        return None
+    track_path = (Path(path).parent / race["track"]).resolve()
+    if not track_path.is_file():
+        raise RaceFileError(f"{path}: track = {race['track']!r} but {track_path} does not exist, expected the track CSV beside it")
+    return read_track(track_path).select(pl.lit(str(race["race_id"])).alias("race_id"), pl.all())

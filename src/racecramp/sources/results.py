@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import operator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -32,6 +33,7 @@ ROWS_SCHEMA = pl.Schema(
         "declared_finish_s": pl.Float64,
         "finished": pl.Boolean,
         "official_time_s": pl.Float64,
+        "start_delay_s": pl.Float64,
         "source_file": pl.String,
         "source_row": pl.Int64,
         "splits": pl.List(SPLIT_DTYPE),
@@ -60,18 +62,21 @@ class ResultsRead:
     dropped_columns: list[str]
 
 
-def read_results(path: Path, mapping: ResultsMapping | str | Path, race_id: str) -> ResultsRead:
-    """Read a results CSV into one row per runner with nested splits and parse errors."""
+def read_results(path: Path, mapping: ResultsMapping | str | Path, race_id: str, race_date: date | None = None) -> ResultsRead:
+    """Read a results CSV into one row per runner with nested splits and parse errors
+    (race_date: needed when the mapping gives a birth year instead of an age)."""
     path = Path(path)
     if not isinstance(mapping, ResultsMapping):
         mapping = load_mapping(mapping)
+    if "birth_year" in mapping.columns and race_date is None:
+        raise MappingError(f"mapping {mapping.name}: maps birth_year, expected the race date to compute ages (import the race first)")
     header, cells, source_rows, field_counts = _read_cells(path, mapping)
     wanted = mapping.mapped_columns()
     raw = pl.DataFrame(
         {f"_c{j}": pl.Series(values, dtype=pl.String) for j, values in enumerate(cells)}
         | {"source_row": pl.Series(source_rows, dtype=pl.Int64), "_fields": pl.Series(field_counts, dtype=pl.Int64)},
     )
-    rows = _typed_rows(raw, mapping, race_id, path.name, len(header))
+    rows = _typed_rows(raw, mapping, race_id, path.name, len(header), race_date)
     dropped = [h for h in header if h in mapping.drop]
     ignored = [h for h in header if h not in wanted and h not in mapping.drop]
     return ResultsRead(rows=rows, ignored_columns=ignored, dropped_columns=dropped)
@@ -126,7 +131,8 @@ def _header_index(path: Path, header: list[str], wanted: list[str], mapping: Res
     return {c: header.index(c) for c in wanted}
 
 
-def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source_file: str, header_fields: int) -> pl.DataFrame:
+def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source_file: str, header_fields: int,
+                race_date: date | None = None) -> pl.DataFrame:
     """Typed rows (ROWS_SCHEMA) from raw text cells `_c0`, `_c1`, ... (mapping.mapped_columns()
     order), `source_row` and `_fields` (the row's field count).
 
@@ -148,9 +154,9 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
     def seconds(column: str) -> pl.Expr:
         return pl.col(f"_s{j[column]}")
 
-    time_columns = [cols["official_time"], *(s.column for s in mapping.splits)]
-    if "declared_finish" in cols:
-        time_columns.append(cols["declared_finish"])
+    finish_column = mapping.finish.column
+    time_columns = [finish_column, *(s.column for s in mapping.splits)]
+    time_columns += [cols[role] for role in ("declared_finish", "gun_time") if role in cols]
     dnf_markers = sorted({v.replace(NBSP, " ").strip().lower() for v in mapping.dnf.values})
     frame = (
         raw.with_row_index("_r")
@@ -164,7 +170,7 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
         .with_columns(
             # a ragged row's cells were not read: it counts as not finished and is quarantined
             (~shown(mapping.dnf.column).str.to_lowercase().is_in(dnf_markers) & (pl.col("_fields") == header_fields)).alias("_finished"),
-            shown(cols["official_time"]).str.to_lowercase().is_in(dnf_markers).alias("_official_is_dnf_marker"),
+            shown(finish_column).str.to_lowercase().is_in(dnf_markers).alias("_official_is_dnf_marker"),
         )
     )
 
@@ -172,8 +178,12 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
     expected_time = EXPECTED_TEXT[mapping.time_format]
     checks: list[tuple[pl.Expr, str, str]] = [(text(cols["bib"]).is_null(), cols["bib"], "a bib number or code")]
     if "sex" in cols:
-        sex = text(cols["sex"]).replace_strict(mapping.sex_values, default=None, return_dtype=pl.String)
-        checks.append((text(cols["sex"]).is_not_null() & sex.is_null(), cols["sex"], f"one of {', '.join(mapping.sex_values)}"))
+        sex_text = text(cols["sex"]) if mapping.sex_pattern is None else text(cols["sex"]).str.extract(mapping.sex_pattern, 1)
+        sex = sex_text.replace_strict(mapping.sex_values, default=None, return_dtype=pl.String)
+        expected_sex = f"one of {', '.join(mapping.sex_values)}"
+        if mapping.sex_pattern is not None:
+            expected_sex = f"text matching {mapping.sex_pattern} whose group is {expected_sex}"
+        checks.append((text(cols["sex"]).is_not_null() & sex.is_null(), cols["sex"], expected_sex))
     else:
         sex = pl.lit(None, pl.String)
 
@@ -184,15 +194,45 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
         checks.append((text(cols[role]).is_not_null() & value.is_null(), cols[role], expected))
         return value
 
-    age = whole_number("age", "a whole number of years")
+    if "birth_year" in cols:
+        year = text(cols["birth_year"]).cast(pl.Int32, strict=False)
+        checks.append((text(cols["birth_year"]).is_not_null() & ~year.is_between(1000, 9999), cols["birth_year"],
+                       "a four-digit year of birth"))
+        # the age the runner turns in the race's year: the age on race day, or one year more
+        # for a runner whose birthday falls after it (a birth year cannot tell the two apart)
+        age = pl.when(year.is_between(1000, 9999)).then(pl.lit(race_date.year, pl.Int32) - year)
+    else:
+        age = whole_number("age", "a whole number of years")
     wave = whole_number("wave", "a whole number (the start wave)")
     for column in time_columns:
         unparsable = text(column).is_not_null() & seconds(column).is_null()
-        if column == cols["official_time"]:
+        if column == finish_column:
             unparsable = unparsable & ~pl.col("_official_is_dnf_marker")
         checks.append((unparsable, column, expected_time))
     declared = seconds(cols["declared_finish"]) if "declared_finish" in cols else pl.lit(None, pl.Float64)
-    official = pl.when(pl.col("_finished")).then(seconds(cols["official_time"]))
+
+    split_parts = []
+    running: pl.Expr | None = None
+    for spec in mapping.splits:
+        if mapping.times == "per_segment":
+            # a missing segment leaves every later running total unknown
+            running = seconds(spec.column) if running is None else running + seconds(spec.column)
+            net = running
+        else:
+            net = seconds(spec.column)
+        split_parts.append(_split_part(frame, spec.point_id, spec.km, net, spec.column))
+    if mapping.finish_is_segment:  # the net time is the sum of every segment, the last one included
+        finish_net = seconds(finish_column) if running is None else running + seconds(finish_column)
+    else:
+        finish_net = seconds(finish_column)
+    official = pl.when(pl.col("_finished")).then(finish_net)
+    if "gun_time" in cols:
+        delay = seconds(cols["gun_time"]) - official
+        checks.append((pl.col("_finished") & (delay < 0), cols["gun_time"], f"a gun time no earlier than the chip time in {finish_column}"))
+        start_delay = pl.when(delay >= 0).then(delay)
+    else:
+        start_delay = pl.lit(None, pl.Float64)
+    split_parts.append(_split_part(frame, mapping.finish.point_id, mapping.finish.km, official, finish_column))
 
     ragged = pl.col("_fields") != header_fields
     error_parts = [
@@ -208,17 +248,6 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
         for condition, column, expected in checks
     ]
 
-    split_parts = []
-    running: pl.Expr | None = None
-    for spec in mapping.splits:
-        if mapping.times == "per_segment":
-            # a missing segment leaves every later running total unknown
-            running = seconds(spec.column) if running is None else running + seconds(spec.column)
-            net = running
-        else:
-            net = seconds(spec.column)
-        split_parts.append(_split_part(frame, spec.point_id, spec.km, net, spec.column))
-    split_parts.append(_split_part(frame, mapping.finish.point_id, mapping.finish.km, official, cols["official_time"]))
     splits_long = pl.concat(split_parts, how="vertical")
     if mapping.dnf.keep_splits == "last":
         splits_long = splits_long.filter(pl.col("_finished") | (pl.col("km") == pl.col("km").max().over("_r")))
@@ -233,6 +262,7 @@ def _typed_rows(raw: pl.DataFrame, mapping: ResultsMapping, race_id: str, source
         declared.alias("declared_finish_s"),
         pl.col("_finished").alias("finished"),
         official.alias("official_time_s"),
+        start_delay.alias("start_delay_s"),
         pl.lit(source_file, pl.String).alias("source_file"),
         pl.col("source_row"),
     )

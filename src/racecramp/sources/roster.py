@@ -79,17 +79,32 @@ def assign_waves(participants: pl.DataFrame, waves: pl.DataFrame) -> pl.DataFram
     )
 
 
+START_DELAY = "start_delay_s"  # optional column of passings from a results file with gun and chip times
+
+
 def passings_with_clock(passings: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFrame:
-    """Fill passed_at_utc = the runner's wave start + net time where it is missing."""
+    """Fill passed_at_utc = the runner's wave start + start-line delay (gun - chip, 0 when
+    unknown) + net time where it is missing; the start_delay_s column, if any, is dropped."""
     starts = participants.select("race_id", "bib", pl.col("wave_start_utc").alias("_start"))
+    delay = pl.col(START_DELAY).fill_null(0.0) if START_DELAY in passings.columns else pl.lit(0.0)
+    since_gun = ((delay + pl.col("net_time_s")) * 1e6).round(0).cast(pl.Int64)
     return (
         passings.join(starts, on=["race_id", "bib"], how="left")
-        .with_columns(
-            pl.coalesce(
-                "passed_at_utc", pl.col("_start") + pl.duration(microseconds=(pl.col("net_time_s") * 1e6).round(0).cast(pl.Int64))
-            ).alias("passed_at_utc")
-        )
-        .drop("_start")
+        .with_columns(pl.coalesce("passed_at_utc", pl.col("_start") + pl.duration(microseconds=since_gun)).alias("passed_at_utc"))
+        .drop("_start", START_DELAY, strict=False)
+    )
+
+
+def result_passings(rows: pl.DataFrame) -> pl.DataFrame:
+    """The passings of result rows (their splits), with the start-line delay when the file gave one."""
+    delay = [START_DELAY] if START_DELAY in rows.columns else []
+    return (
+        rows.select("race_id", "bib", *delay, "splits")
+        .explode("splits")
+        .drop_nulls("splits")
+        .unnest("splits")
+        .with_columns(pl.lit(None, UTC_DT).alias("passed_at_utc"), pl.lit(False).alias("simulated"))
+        .select(*[pl.col(name).cast(dtype) for name, dtype in KINDS["passings"].schema.items()], *delay)
     )
 
 
@@ -125,12 +140,4 @@ def roster_from_results(rows: pl.DataFrame, races: pl.DataFrame, course_points: 
         pl.lit(False).alias("declared_is_synthetic"), pl.lit(False).alias("simulated")
     ).select([pl.col(name).cast(dtype) for name, dtype in KINDS["participants"].schema.items()])
     participants = assign_waves(participants, wave_table(races))
-    passings = (
-        good.select("race_id", "bib", "splits")
-        .explode("splits")
-        .drop_nulls("splits")
-        .unnest("splits")
-        .with_columns(pl.lit(None, UTC_DT).alias("passed_at_utc"), pl.lit(False).alias("simulated"))
-        .select([pl.col(name).cast(dtype) for name, dtype in KINDS["passings"].schema.items()])
-    )
-    return Roster(participants=participants, passings=passings_with_clock(passings, participants), skipped=skipped)
+    return Roster(participants=participants, passings=passings_with_clock(result_passings(good), participants), skipped=skipped)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from racecramp.landing.kinds import KINDS, KM_MATCHES_POINT, KM_WITHIN_COURSE, POINT_ON_COURSE, RACE_IS_KNOWN
-from racecramp.sources.roster import assign_waves, passings_with_clock, wave_table
+from racecramp.sources.roster import START_DELAY, assign_waves, passings_with_clock, result_passings, wave_table
 from racecramp.validation.coerce import FAILURE_SCHEMA, coerce_records
 from racecramp.validation.context import ValidationContext
 from racecramp.validation.course_rules import course_failures, race_failures
@@ -181,16 +181,8 @@ def validate_results(rows: pl.DataFrame, context: ValidationContext) -> BatchVal
     good_participants = assign_waves(
         validated.good.filter(~pl.col("_row").is_in(bad)).select(*participant_columns, "_row"), wave_table(context.races)
     )
-    passings = (
-        good_rows.select("race_id", "bib", "splits")
-        .explode("splits")
-        .drop_nulls("splits")
-        .unnest("splits")
-        .with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("passed_at_utc"), pl.lit(False).alias("simulated"))
-        .select(list(KINDS["passings"].schema))
-    )
-    if passings.height:
-        passings = passings_with_clock(passings, good_participants)
+    passings = result_passings(good_rows)
+    passings = passings_with_clock(passings, good_participants) if passings.height else passings.drop(START_DELAY, strict=False)
     return BatchValidation({"participants": good_participants, "passings": passings}, fail_frame, rows.height)
 
 

@@ -1,7 +1,11 @@
-"""The Course page: one row per aid station and medical tent along the course."""
+"""The Course page: one row per aid station and medical tent along the course, and the map
+(the route from the course track, stations, runner density, the leader and the sweeper)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import polars as pl
 
 from racecramp.domain import PointKind
@@ -77,3 +81,76 @@ def course_view(
         (pl.any_horizontal(pl.col(sims).fill_null(False)) if sims else pl.lit(False)).alias("simulated")
     )
     return stations.select([c for c in COURSE_COLUMNS if c in stations.columns]).sort("km", "point_id")
+
+
+# Runner density along the route is counted in bins of this length (a marathon: 42 bins).
+DENSITY_BIN_KM = 1.0
+
+
+@dataclass(frozen=True)
+class CourseMap:
+    """What the map draws: the route in density bins (bin, km, lat, lon, runners), the stations
+    (course_view rows with lat/lon), the start and finish, and where the leader and the sweeper
+    (the first and the last runner on course) are projected now (who, km, lat, lon)."""
+
+    route: pl.DataFrame
+    stations: pl.DataFrame
+    ends: pl.DataFrame
+    runners: pl.DataFrame
+    on_course: int
+
+
+def _on_track(track: pl.DataFrame, km: pl.Series) -> tuple[pl.Series, pl.Series]:
+    along = track["km"].to_numpy()
+    kms = km.cast(pl.Float64).to_numpy()
+    return (pl.Series("lat", np.interp(kms, along, track["lat"].to_numpy())),
+            pl.Series("lon", np.interp(kms, along, track["lon"].to_numpy())))
+
+
+def course_map(course_track: pl.DataFrame | None, stations: pl.DataFrame | None, course_points: pl.DataFrame | None,
+               runner_status: pl.DataFrame | None, race_id: str) -> CourseMap | None:
+    """The map's frames for one race; None when the race has no track (a course file without one)."""
+    track = for_race(course_track, race_id)
+    if track is None or track.height < 2:
+        return None
+    track = track.sort("seq").select(pl.col("km").cast(pl.Float64), pl.col("lat").cast(pl.Float64), pl.col("lon").cast(pl.Float64))
+    length = float(track["km"].max())
+    edges = np.arange(0.0, length, DENSITY_BIN_KM)[1:]
+    grid = pl.Series("km", np.unique(np.concatenate([track["km"].to_numpy(), edges, [0.0, length]])))
+    lat, lon = _on_track(track, grid)
+    vertices = pl.DataFrame([grid, lat, lon])
+    last_bin = int(np.ceil(length / DENSITY_BIN_KM)) - 1
+    bins = pl.int_range(0, last_bin + 1, eager=True).alias("bin")
+    # each bin's line runs from its first edge to its last, so neighbouring bins meet
+    route = (
+        pl.DataFrame(bins).join(vertices, how="cross")
+        .filter((pl.col("km") >= pl.col("bin") * DENSITY_BIN_KM - 1e-9) & (pl.col("km") <= (pl.col("bin") + 1) * DENSITY_BIN_KM + 1e-9))
+        .sort("bin", "km")
+    )
+    status = for_race(runner_status, race_id)
+    moving = (
+        status.filter((pl.col("status") == "on_course") & pl.col("projected_km_now").is_not_null())
+        if status is not None else pl.DataFrame(schema={"projected_km_now": pl.Float64})
+    )
+    density = moving.select(
+        (pl.col("projected_km_now").clip(0, length - 1e-9) // DENSITY_BIN_KM).cast(pl.Int64).alias("bin")
+    ).group_by("bin").len("runners")
+    route = route.join(density, on="bin", how="left").with_columns(pl.col("runners").fill_null(0).cast(pl.Int64))
+
+    shown = stations if stations is not None else pl.DataFrame(schema={"point_id": pl.String, "km": pl.Float64})
+    s_lat, s_lon = _on_track(track, shown["km"])
+    shown = shown.with_columns(s_lat, s_lon)
+    points = for_race(course_points, race_id)
+    if points is not None and {"lat", "lon"} <= set(points.columns):  # where the organiser put it, when known
+        placed = points.select("point_id", pl.col("lat").cast(pl.Float64).alias("_lat"), pl.col("lon").cast(pl.Float64).alias("_lon"))
+        shown = shown.join(placed, on="point_id", how="left").with_columns(
+            pl.coalesce("_lat", "lat").alias("lat"), pl.coalesce("_lon", "lon").alias("lon")
+        ).drop("_lat", "_lon")
+    ends = pl.DataFrame({"what": ["start", "finish"], "km": [0.0, length]})
+    ends = ends.with_columns(*_on_track(track, ends["km"]))
+    runners = pl.DataFrame(schema={"who": pl.String, "km": pl.Float64})
+    if moving.height:
+        runners = pl.DataFrame({"who": ["leader", "sweeper"],
+                                "km": [float(moving["projected_km_now"].max()), float(moving["projected_km_now"].min())]})
+    runners = runners.with_columns(*_on_track(track, runners["km"]))
+    return CourseMap(route=route, stations=shown, ends=ends, runners=runners, on_course=moving.height)
