@@ -48,12 +48,12 @@ def test_unknown_setting_is_an_error(monkeypatch, tmp_path):
 
 def test_token_hashes_must_be_sha256(monkeypatch, tmp_path):
     toml = tmp_path / "racecramp.toml"
-    toml.write_text('[token_hashes]\n"station:aid-20mi" = "secret"\n')
+    toml.write_text('[token_hashes]\n"station:boston-2017:aid-20mi" = "secret"\n')
     monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
     with pytest.raises(SettingsError):
         load_settings()
-    toml.write_text(f'[token_hashes]\n"station:aid-20mi" = "{hash_token("secret")}"\n')
-    assert load_settings().token_hashes["station:aid-20mi"] == hash_token("secret")
+    toml.write_text(f'[token_hashes]\n"station:boston-2017:aid-20mi" = "{hash_token("secret")}"\n')
+    assert load_settings().token_hashes["station:boston-2017:aid-20mi"] == hash_token("secret")
 
 
 def test_season_dataset_defaults_under_the_data_dir_and_takes_any_url(monkeypatch, tmp_path):

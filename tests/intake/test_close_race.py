@@ -16,7 +16,7 @@ from racecramp.landing.bulk import ingest_now
 from racecramp.warehouse.sql import query
 from racecramp.warehouse.writer import open_writer
 
-TOKENS = {"command": "tok-command", "station:aid-20mi": "tok-aid20"}
+TOKENS = {"command": "tok-command", "station:boston-2017:aid-20mi": "tok-aid20"}
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_command_closes_the_race_through_landing_and_ingest(intake):
 
 def test_a_station_may_not_close_the_race(intake):
     settings, client, _, _ = intake
-    response = _close(client, "boston-2017", TOKENS["station:aid-20mi"])
+    response = _close(client, "boston-2017", TOKENS["station:boston-2017:aid-20mi"])
     assert response.status_code == 403 and "may not post race_closures: expected command" in response.text
     assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
 

@@ -17,10 +17,10 @@ from racecramp.intake.station_routes import SHELL_FILES, _shell_version, race_st
 
 
 def test_a_station_token_is_told_its_station_race_and_the_form_choices(client, kit):
-    response = client.get("/v1/station", headers=kit.bearer("station:aid-05mi"))
+    response = client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 200
     answer = response.json()
-    assert answer["principal"] == "station:aid-05mi"
+    assert answer["principal"] == "station:boston-2017:aid-05mi"
     assert answer["race_id"] == kit.RACE_ID
     own = {"point_id": "aid-05mi", "label": "aid-05mi", "km": 8.047, "kind": "aid_station", "source": "aid_station"}
     assert answer["station"] == own and answer["stations"] == [own]
@@ -50,7 +50,7 @@ def test_station_labels_come_from_the_published_course(tmp_path, kit):
     points = pl.read_parquet(settings.snapshot_dir / "course_points.parquet")
     points.with_columns(pl.format("Aid {}", pl.col("point_id")).alias("label")).write_parquet(settings.snapshot_dir / "course_points.parquet")
     with TestClient(create_app(settings)) as test_client:
-        answer = test_client.get("/v1/station", headers=kit.bearer("station:aid-06mi")).json()
+        answer = test_client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-06mi")).json()
     assert answer["station"]["label"] == "Aid aid-06mi" and answer["station"]["km"] == 9.656
 
 
@@ -61,14 +61,14 @@ def test_no_token_or_an_unknown_token_is_401(client):
 
 
 def test_a_feed_token_is_403_naming_it(client, kit):
-    response = client.get("/v1/station", headers=kit.bearer("feed:timing"))
+    response = client.get("/v1/station", headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 403
-    assert "'feed:timing' may not post reports" in response.json()["detail"]
+    assert "'feed:timing:boston-2017' may not post reports" in response.json()["detail"]
 
 
 def test_a_station_that_is_not_on_the_course_is_403_naming_it_and_the_race(tmp_path, kit):
     settings = kit.make_settings(tmp_path / "var")
-    settings = settings.model_copy(update={"token_hashes": {**settings.token_hashes, "station:aid-99mi": hash_token("tok-99")}})
+    settings = settings.model_copy(update={"token_hashes": {**settings.token_hashes, "station:boston-2017:aid-99mi": hash_token("tok-99")}})
     kit.publish_course(settings.snapshot_dir)
     with TestClient(create_app(settings)) as test_client:
         response = test_client.get("/v1/station", headers={"Authorization": "Bearer tok-99"})
@@ -87,7 +87,7 @@ def test_a_race_that_is_not_in_the_course_is_403(tmp_path, kit):
 
 def test_before_a_course_is_published_it_is_503(tmp_path, kit):
     with TestClient(create_app(kit.make_settings(tmp_path / "var"))) as test_client:
-        response = test_client.get("/v1/station", headers=kit.bearer("station:aid-05mi"))
+        response = test_client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 503 and "no course published yet" in response.json()["detail"]
 
 
