@@ -20,6 +20,7 @@ from racecramp.config import hash_token
 from racecramp.intake import create_app
 from racecramp.intake.idempotency import IdempotencyIndex
 from racecramp.intake.models import MAX_BATCH_RECORDS
+from racecramp.landing.bulk import import_race
 
 from paths import DATA
 
@@ -105,6 +106,48 @@ def test_station_token_cannot_post_for_another_station(client, intake_settings, 
     detail = response.json()["detail"]
     assert "aid-05mi" in detail and "aid-06mi" in detail
     assert kit.landed(intake_settings.landing_dir) == []
+
+
+@pytest.fixture
+def two_races(boston_2017):
+    """Boston 2017 and 2018 both published, a station token of each race for aid-20mi, Boston 2017's feeds."""
+    import_race(boston_2017, DATA / "races" / "boston-2018.toml")
+    tokens = {f"station:{race}:aid-20mi": f"tok-{race}-aid20" for race in ("boston-2017", "boston-2018")}
+    tokens |= {f"feed:{feed}:boston-2017": f"tok-{feed}-2017" for feed in ("timing", "weather", "survey")}
+    settings = boston_2017.model_copy(update={"token_hashes": {p: hash_token(t) for p, t in tokens.items()}})
+    with TestClient(create_app(settings)) as client:
+        yield settings, client, {p: {"Authorization": f"Bearer {t}"} for p, t in tokens.items()}
+
+
+def test_a_report_sent_with_one_races_station_token_for_another_race_is_403_naming_both(two_races, kit):
+    settings, client, bearer = two_races
+    report = kit.report("aid-20mi", race_id="boston-2018", reported_at_utc="2018-04-16T15:42:00Z")
+    response = client.post("/v1/reports", json={"reports": [report]}, headers=bearer["station:boston-2017:aid-20mi"])
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert "reports[0].race_id='boston-2018'" in detail and "belongs to race 'boston-2017'" in detail
+    assert kit.landed(settings.landing_dir) == []
+    assert client.post("/v1/reports", json=report, headers=bearer["station:boston-2018:aid-20mi"]).status_code == 202
+
+
+def test_a_feed_token_posts_for_its_own_race_only(two_races, kit):
+    settings, client, bearer = two_races
+    passing = {"race_id": "boston-2018", "bib": "1", "point_id": "mat-10k", "net_time_s": 3000.0}
+    response = client.post("/v1/passings", json={"passings": [passing]}, headers=bearer["feed:timing:boston-2017"])
+    assert response.status_code == 403 and "passings[0].race_id='boston-2018'" in response.json()["detail"]
+    weather = client.post("/v1/weather", json=dict(WEATHER, race_id="boston-2018"), headers=bearer["feed:weather:boston-2017"])
+    assert weather.status_code == 403 and "race_id='boston-2018'" in weather.json()["detail"]
+    survey = client.post("/v1/survey", files={"file": ("s.csv", "race_id,bib,cramped\nboston-2018,1,false\n")},
+                         headers=bearer["feed:survey:boston-2017"])
+    assert survey.status_code == 403 and "file row 1 race_id='boston-2018'" in survey.json()["detail"]
+    assert kit.landed(settings.landing_dir) == []
+
+
+def test_weather_from_a_races_feed_without_race_id_is_that_races(client, intake_settings, kit):
+    assert "race_id" not in WEATHER
+    assert client.post("/v1/weather", json=WEATHER, headers=kit.bearer("feed:weather:boston-2017")).status_code == 202
+    (record,) = kit.landed_records(kit.landed(intake_settings.landing_dir, "weather")[0])
+    assert record["race_id"] == kit.RACE_ID
 
 
 def test_command_token_may_post_for_any_station(client, intake_settings, kit):

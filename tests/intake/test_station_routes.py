@@ -12,6 +12,9 @@ from racecramp.config import hash_token
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, Severity
 from racecramp.intake import create_app
 from racecramp.intake.station_routes import SHELL_FILES, _shell_version, race_stations
+from racecramp.landing.bulk import import_race
+
+from paths import DATA
 
 # ---- GET /v1/station -------------------------------------------------------------------------
 
@@ -58,6 +61,15 @@ def test_no_token_or_an_unknown_token_is_401(client):
     for headers in ({}, {"Authorization": "Bearer nobody-has-this"}):
         response = client.get("/v1/station", headers=headers)
         assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_station_token_is_told_its_own_race_not_the_configured_one(boston_2017):
+    import_race(boston_2017, DATA / "races" / "boston-2018.toml")
+    settings = boston_2017.model_copy(update={"token_hashes": {"station:boston-2018:aid-20mi": hash_token("tok-2018")}})
+    assert settings.race_id == "boston-2017"
+    with TestClient(create_app(settings)) as test_client:
+        answer = test_client.get("/v1/station", headers={"Authorization": "Bearer tok-2018"}).json()
+    assert answer["race_id"] == "boston-2018" and answer["station"]["point_id"] == "aid-20mi"
 
 
 def test_a_feed_token_is_403_naming_it(client, kit):

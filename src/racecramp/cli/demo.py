@@ -14,8 +14,6 @@ Everything goes through landing -> validation -> the single writer like any impo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import typer
 

@@ -72,8 +72,8 @@ def tokens(
     without a live token, or all with --replace), register their SHA-256 digests in the token
     register the intake re-reads, and hand out the plaintext once: printed, or --out FILE, and
     --cards FILE.pdf. --revoke PRINCIPAL stops a token at once (no intake restart)."""
-    from racecramp.intake.tokens import TokenError, issue_tokens, refuse_under_data_dir, revoke_token, write_token_file
     from racecramp.intake.station_cards import write_station_cards
+    from racecramp.intake.tokens import TokenError, issue_tokens, refuse_under_data_dir, revoke_token, write_token_file
     from racecramp.simulate.replay import race_principals
 
     settings = get_settings()

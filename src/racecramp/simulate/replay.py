@@ -77,6 +77,7 @@ FEED_OF = {
 
 # How the sender paces itself and rides out a stack that is restarting.
 TICK_S = 0.5
+MIN_SLEEP_S = 0.001
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
 RETRY_DEADLINE_S = 180.0
@@ -352,7 +353,8 @@ def run(
         due = bisect_right(offsets, elapsed * speed) if speed > 0 else len(events)
         if due == done:
             next_wall = offsets[done] / speed
-            sleep(min(TICK_S, max(next_wall - elapsed, 0.0)))
+            # at least a millisecond: at 0 a float rounding (next_wall == elapsed, yet not due) would spin forever
+            sleep(min(TICK_S, max(next_wall - elapsed, MIN_SLEEP_S)))
             continue
         if speed <= 0:
             due = min(len(events), done + MAX_BATCH_RECORDS)
