@@ -8,7 +8,7 @@ It starts a real stack on loopback (Prefect server, served flows, intake; no das
 temporary directory with fresh ports and the test tokens (tests/stack.py), imports the
 Boston 2017 course so the intake can check km, then:
 
-1. Steady race-like load: every 0.5 s a batch of 100 timing passings (feed:timing) and every
+1. Steady race-like load: every 0.5 s a batch of 100 timing passings (feed:timing:boston-2017) and every
    1 s one cramp report from station aid-23mi. For each report the time its 202 returned is
    recorded; a poller reads snapshots/cramp_reports.parquet every 0.1 s and records when the
    report_id first appears. Latency = appeared - acknowledged. The first ingest run is cold
@@ -122,7 +122,7 @@ def steady_load(base: str, snapshot_dir: Path, warmup_s: float, load_s: float, d
                 tick = time.monotonic()
                 while not stop_load.is_set():
                     _accepted(client.post("/v1/passings", json={"passings": passings.batch(PASSINGS_PER_TICK)},
-                                          headers=_auth("feed:timing")), "passings")
+                                          headers=_auth("feed:timing:boston-2017")), "passings")
                     tick += PASSING_PERIOD_S
                     stop_load.wait(max(0.0, tick - time.monotonic()))
         except BaseException as exc:  # re-raised in the main thread
@@ -137,7 +137,7 @@ def steady_load(base: str, snapshot_dir: Path, warmup_s: float, load_s: float, d
                 while not stop_load.is_set():
                     report = _report(i)
                     i += 1
-                    response = client.post("/v1/reports", json=report, headers=_auth(f"station:{STATION}"))
+                    response = client.post("/v1/reports", json=report, headers=_auth(f"station:boston-2017:{STATION}"))
                     now = time.monotonic()
                     _accepted(response, "report")
                     if now >= measure_from:
@@ -197,7 +197,7 @@ def batched_throughput(base: str, batches: int, batch_size: int, threads: int) -
     def post(chunk: list[dict]) -> None:
         with httpx.Client(base_url=base, timeout=60) as client:
             for payload in chunk:
-                _accepted(client.post("/v1/passings", json=payload, headers=_auth("feed:timing")), "passings batch")
+                _accepted(client.post("/v1/passings", json=payload, headers=_auth("feed:timing:boston-2017")), "passings batch")
 
     chunks = [payloads[i::threads] for i in range(threads)]
     t = time.perf_counter()
@@ -215,7 +215,7 @@ def single_throughput(base: str, n: int) -> float:
     with httpx.Client(base_url=base, timeout=30) as client:
         t = time.perf_counter()
         for report in reports:
-            _accepted(client.post("/v1/reports", json=report, headers=_auth(f"station:{STATION}")), "single report")
+            _accepted(client.post("/v1/reports", json=report, headers=_auth(f"station:boston-2017:{STATION}")), "single report")
         elapsed = time.perf_counter() - t
     eps = n / elapsed
     print(f"intake single: {n} sequential report POSTs, {elapsed:.2f} s -> {eps:,.0f} events/s")

@@ -32,11 +32,11 @@ POINTS_KM = {
 }
 
 TOKENS = {
-    "station:aid-05mi": "tok-station-aid05",
-    "station:aid-06mi": "tok-station-aid06",
-    "feed:timing": "tok-feed-timing",
-    "feed:weather": "tok-feed-weather",
-    "feed:survey": "tok-feed-survey",
+    "station:boston-2017:aid-05mi": "tok-station-aid05",
+    "station:boston-2017:aid-06mi": "tok-station-aid06",
+    "feed:timing:boston-2017": "tok-feed-timing",
+    "feed:weather:boston-2017": "tok-feed-weather",
+    "feed:survey:boston-2017": "tok-feed-survey",
     "command": "tok-command",
 }
 
@@ -69,6 +69,12 @@ def publish_course(snapshots: Path) -> None:
             "km": list(POINTS_KM.values()),
         }
     ).write_parquet(snapshots / "course_points.parquet")
+
+
+def publish_alerts(snapshots: Path, alert_ids: list[str]) -> None:
+    """An alerts snapshot holding these alert ids (alert actions are checked against it)."""
+    pl.DataFrame({"alert_id": alert_ids, "race_id": [RACE_ID] * len(alert_ids)}, schema={"alert_id": pl.String, "race_id": pl.String}
+                 ).write_parquet(Path(snapshots) / "alerts.parquet")
 
 
 def report(point_id: str = "aid-05mi", **fields: object) -> dict[str, object]:
@@ -116,7 +122,7 @@ def kit() -> SimpleNamespace:
     """The helpers above, for test modules (tests/ is not a package, so they cannot import them)."""
     return SimpleNamespace(
         RACE_ID=RACE_ID, DISTANCE_KM=DISTANCE_KM, POINTS_KM=POINTS_KM, TOKENS=TOKENS, bearer=bearer,
-        make_settings=make_settings, publish_course=publish_course, report=report, landed=landed,
+        make_settings=make_settings, publish_course=publish_course, publish_alerts=publish_alerts, report=report, landed=landed,
         landed_records=landed_records,
     )
 

@@ -12,12 +12,12 @@ from racecramp.config import hash_token, load_settings
 
 TOKENS = {
     "command": "tok-command",
-    "feed:timing": "tok-timing",
-    "feed:weather": "tok-weather",
-    "feed:survey": "tok-survey",
-    "station:aid-23mi": "tok-aid23",
-    "station:aid-20mi": "tok-aid20",
-    "station:med-finish": "tok-medfinish",
+    "feed:timing:boston-2017": "tok-timing",
+    "feed:weather:boston-2017": "tok-weather",
+    "feed:survey:boston-2017": "tok-survey",
+    "station:boston-2017:aid-23mi": "tok-aid23",
+    "station:boston-2017:aid-20mi": "tok-aid20",
+    "station:boston-2017:med-finish": "tok-medfinish",
 }
 
 
@@ -69,10 +69,11 @@ def replay_stack(directory: Path, source, with_dashboard: bool = False):
     RACECRAMP_CONFIG points at the stack's config and RACECRAMP_COMMAND_TOKEN holds its
     command token (the dashboard child reads it for alert actions) until the stack stops.
     """
+    from racecramp.intake.tokens import new_token
     from racecramp.orchestration import supervisor as services
     from racecramp.simulate import replay
 
-    tokens = replay.ensure_tokens(directory / "tokens.toml", replay.race_principals(source.races, source.course))
+    tokens = {principal: new_token() for principal in replay.race_principals(source.races, source.course)}
     config = write_config(directory, tokens=tokens)
     saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR", "RACECRAMP_COMMAND_TOKEN")}
     os.environ["RACECRAMP_CONFIG"] = str(config)

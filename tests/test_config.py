@@ -46,14 +46,20 @@ def test_unknown_setting_is_an_error(monkeypatch, tmp_path):
     assert "data_dri" in str(err.value)
 
 
-def test_token_hashes_must_be_sha256(monkeypatch, tmp_path):
+def test_token_hashes_must_be_sha256_digests_under_race_bound_principals(monkeypatch, tmp_path):
     toml = tmp_path / "racecramp.toml"
-    toml.write_text('[token_hashes]\n"station:aid-20mi" = "secret"\n')
     monkeypatch.setenv("RACECRAMP_CONFIG", str(toml))
-    with pytest.raises(SettingsError):
-        load_settings()
-    toml.write_text(f'[token_hashes]\n"station:aid-20mi" = "{hash_token("secret")}"\n')
-    assert load_settings().token_hashes["station:aid-20mi"] == hash_token("secret")
+    for key, digest, words in [
+        ("station:boston-2017:aid-20mi", "secret", "must be 64 lowercase hex characters"),
+        ("station:boston-2017:aid-20mi", hash_token("secret").upper(), "must be 64 lowercase hex characters"),
+        ("station:aid-20mi", hash_token("secret"), "'station:aid-20mi' is not command"),  # not bound to a race
+        ("feed:timing", hash_token("secret"), "feed:timing:<race_id>"),
+    ]:
+        toml.write_text(f'[token_hashes]\n"{key}" = "{digest}"\n')
+        with pytest.raises(SettingsError, match=words):
+            load_settings()
+    toml.write_text(f'[token_hashes]\n"station:boston-2017:aid-20mi" = "{hash_token("secret")}"\n')
+    assert load_settings().token_hashes["station:boston-2017:aid-20mi"] == hash_token("secret")
 
 
 def test_season_dataset_defaults_under_the_data_dir_and_takes_any_url(monkeypatch, tmp_path):

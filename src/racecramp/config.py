@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from racecramp.domain import PRINCIPAL_FORMS, PRINCIPAL_PATTERN
 from racecramp.errors import RacecrampError
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# The dashboard's command token (a secret, so not a setting: Streamlit secrets or this variable).
+COMMAND_TOKEN_ENV = "RACECRAMP_COMMAND_TOKEN"
 
 
 class SettingsError(RacecrampError, ValueError):
@@ -24,6 +30,20 @@ class SettingsError(RacecrampError, ValueError):
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256 hex digests, never in clear."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_hash_problems(entries: dict[str, object]) -> list[str]:
+    """What is wrong with a principal -> token digest map (settings or the token register); [] when nothing."""
+    problems = []
+    for key, digest in entries.items():
+        if not re.fullmatch(PRINCIPAL_PATTERN, str(key)):
+            problems.append(
+                f"principal {key!r} is not {PRINCIPAL_FORMS} (e.g. 'station:boston-2017:aid-20mi'): "
+                "station and feed tokens are bound to one race; make them with `racecramp tokens --race RACE`"
+            )
+        if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
+            problems.append(f"token hash for {key!r} must be 64 lowercase hex characters (sha256), not {str(digest)[:70]!r}")
+    return problems
 
 
 class Settings(BaseSettings):
@@ -39,8 +59,21 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=8765, ge=1, le=65535)
     intake_max_body_bytes: int = Field(default=8_000_000, ge=1024)
-    # station/feed id -> sha256 hex of its bearer token (see hash_token)
+    # principal (docs/intake.md) -> sha256 hex of its bearer token (see hash_token)
     token_hashes: dict[str, str] = Field(default_factory=dict)
+    # The token register `racecramp tokens` writes (more token hashes, and the revoked ones);
+    # the intake re-reads it when it changes. Empty = <data_dir>/intake/token_hashes.toml.
+    token_register: str = ""
+    # The station app's address printed on station cards; empty = http://<intake_host>:<intake_port>/station/
+    station_app_url: str = ""
+    # Abuse limits (token buckets: a sustained rate and a burst). A timing feed posts about once a
+    # second and a replay at 600x a few times a second per principal, far below these.
+    intake_client_requests_per_s: float = Field(default=200.0, gt=0)  # every request, per client address
+    intake_client_burst: int = Field(default=2000, ge=1)
+    intake_principal_requests_per_s: float = Field(default=50.0, gt=0)  # authenticated requests, per principal
+    intake_principal_burst: int = Field(default=1000, ge=1)
+    intake_auth_failures_per_minute: float = Field(default=10.0, gt=0)  # 401s, per client address
+    intake_auth_failures_burst: int = Field(default=10, ge=1)
 
     prefect_port: int = Field(default=4200, ge=1, le=65535)
     dashboard_host: str = "127.0.0.1"
@@ -86,10 +119,10 @@ class Settings(BaseSettings):
 
     @field_validator("token_hashes")
     @classmethod
-    def _hex_digests(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, digest in value.items():
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError(f"token hash for {key!r} must be 64 lowercase hex characters (sha256)")
+    def _token_entries(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = token_hash_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @classmethod
@@ -129,6 +162,16 @@ class Settings(BaseSettings):
         return WindowRules(before_start_s=self.event_window_before_start_s, after_close_s=self.event_window_after_close_s,
                            weather_margin_s=self.weather_window_margin_s, survey_days=self.survey_window_days,
                            clock_skew_s=self.clock_skew_s)
+
+    @cached_property
+    def token_register_path(self) -> Path:
+        """The token register: token_register, or <data_dir>/intake/token_hashes.toml."""
+        return Path(self.token_register) if self.token_register else self.data_dir / "intake" / "token_hashes.toml"
+
+    @cached_property
+    def station_app_address(self) -> str:
+        """Where volunteers open the station app (printed on the station cards)."""
+        return self.station_app_url or f"http://{self.intake_host}:{self.intake_port}/station/"
 
     @cached_property
     def season_root(self) -> str:

@@ -91,14 +91,24 @@ SMALL_COUNT_BELOW = 5
 # (stations are placed approximately; a larger gap is a typing error or the wrong station).
 POINT_KM_TOLERANCE = 0.5  # rates on fewer than 5 cases are flagged small_count
 
-# Who sends data (the intake's principals; each holds a bearer token, docs/intake.md).
-COMMAND = "command"  # the medical director: every endpoint, any station
-STATION = "station"  # an aid station or tent, principal "station:<point_id>": reports for its own point only
+# Who sends data (the intake's principals; each holds a bearer token, docs/intake.md). Every
+# principal but command is bound to one race: its token is refused (403) for another race.
+COMMAND = "command"  # the medical director: every endpoint, any station, any race
+STATION = "station"  # an aid station or tent, "station:<race_id>:<point_id>": reports for its own point and race
 STATION_PREFIX = STATION + ":"
-FEED_TIMING = "feed:timing"  # the timing system: start list and passings
-FEED_WEATHER = "feed:weather"  # a weather feed: observations
-FEED_SURVEY = "feed:survey"  # the post-race survey upload
+FEED_TIMING = "feed:timing"  # the timing system, "feed:timing:<race_id>": start list and passings
+FEED_WEATHER = "feed:weather"  # a weather feed, "feed:weather:<race_id>": observations
+FEED_SURVEY = "feed:survey"  # the post-race survey upload, "feed:survey:<race_id>"
 FEED_PRINCIPALS = (FEED_TIMING, FEED_WEATHER, FEED_SURVEY)
+
+SLUG_PATTERN = r"[a-z0-9][a-z0-9-]*"  # race_id and point_id
+# A principal's name (the key of a token hash); fullmatch it.
+PRINCIPAL_PATTERN = (
+    rf"{COMMAND}"
+    rf"|(?P<feed>{'|'.join(FEED_PRINCIPALS)}):(?P<feed_race>{SLUG_PATTERN})"
+    rf"|{STATION}:(?P<station_race>{SLUG_PATTERN}):(?P<point_id>{SLUG_PATTERN})"
+)
+PRINCIPAL_FORMS = f"{COMMAND}, {', '.join(f + ':<race_id>' for f in FEED_PRINCIPALS)} or {STATION_PREFIX}<race_id>:<point_id>"
 
 # Codes where free text could carry a name (docs/security.md, "No names"). A bib is a short
 # code: up to 3 letters (and a dash), a digit, then letters, digits or dashes, at most 16 in all
@@ -115,3 +125,13 @@ MUSCLES_PATTERN = "^(" + "|".join(MUSCLE_GROUPS) + ")(,(" + "|".join(MUSCLE_GROU
 MUSCLES_WORDS = "muscle groups from " + ", ".join(MUSCLE_GROUPS) + ", separated by commas"
 MASKED = "<masked: {n} characters>"  # what quarantine keeps of a value that failed a personal-data check
 PATTERN_WORDS = {BIB_PATTERN: BIB_WORDS, IDENTITY_PATTERN: IDENTITY_WORDS, CODE_PATTERN: CODE_WORDS, MUSCLES_PATTERN: MUSCLES_WORDS}
+
+
+def station_principal(race_id: str, point_id: str) -> str:
+    """The principal of a race's station: 'station:boston-2017:aid-20mi'."""
+    return f"{STATION_PREFIX}{race_id}:{point_id}"
+
+
+def feed_principal(feed: str, race_id: str) -> str:
+    """The principal of a race's feed: feed_principal(FEED_TIMING, 'boston-2017') = 'feed:timing:boston-2017'."""
+    return f"{feed}:{race_id}"

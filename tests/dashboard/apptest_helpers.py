@@ -21,8 +21,8 @@ from racecramp.orchestration.supervisor import dashboard_entry
 from racecramp.publish.snapshots import MANIFEST
 
 APP = dashboard_entry()
-TOKENS = {"station:aid-16mi": "tok-aid16", "station:aid-99mi": "tok-nowhere", "command": "tok-command",
-          "feed:timing": "tok-timing"}
+TOKENS = {"station:boston-2017:aid-16mi": "tok-aid16", "station:boston-2017:aid-99mi": "tok-nowhere", "command": "tok-command",
+          "feed:timing:boston-2017": "tok-timing"}
 APPTEST_TIMEOUT_S = 60
 
 

@@ -9,6 +9,7 @@ import streamlit.config
 from streamlit.runtime.secrets import secrets_singleton
 from streamlit.testing.v1 import AppTest
 
+from racecramp.dashboard import ui
 from racecramp.views.shared import Snapshots
 
 from apptest_helpers import APP, APPTEST_TIMEOUT_S, app, running_intake
@@ -51,6 +52,64 @@ def test_exposed_dashboard_asks_for_the_access_code(small, monkeypatch):
     at.text_input[0].input("cramp-2017")
     at.button[0].click().run()
     assert _has_kpis(at)
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now_s = 5000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def _enter(at, code: str):
+    at.text_input[0].input(code)
+    return at.button[0].click().run()
+
+
+def test_the_fourth_attempt_after_three_wrong_access_codes_is_refused_with_a_wait(small, monkeypatch):
+    clock = FrozenClock()
+    monkeypatch.setattr(ui, "access_clock", clock)
+    at = app()
+    at.secrets["access_code"] = "cramp-2017"
+    at.run()
+    for _ in range(3):
+        assert any("Wrong access code" in e.value for e in _enter(at, "wrong").error)
+    refused = _enter(at, "cramp-2017")  # even the right code is not checked during the wait
+    assert not _has_kpis(refused)
+    assert any("wait 5 s" in e.value for e in refused.error)
+    clock.now_s += 5
+    _enter(at, "wrong")  # the fourth wrong code: the next wait is twice as long
+    clock.now_s += 9
+    assert any("wait 1 s" in e.value for e in _enter(at, "cramp-2017").error)
+    clock.now_s += 1
+    assert _has_kpis(_enter(at, "cramp-2017"))
+
+
+def test_wrong_access_codes_from_one_client_address_make_a_new_session_wait_too(small, monkeypatch):
+    clock = FrozenClock()
+    monkeypatch.setattr(ui, "access_clock", clock)
+    monkeypatch.setattr(ui, "client_address", lambda: "203.0.113.7")
+    monkeypatch.setattr(ui, "_client_attempts", type(ui._client_attempts)())
+    guesser = app()
+    guesser.secrets["access_code"] = "cramp-2017"
+    guesser.run()
+    for _ in range(3):
+        _enter(guesser, "guess")
+    fresh = app()  # a new browser session from the same address
+    fresh.secrets["access_code"] = "cramp-2017"
+    fresh.run()
+    refused = _enter(fresh, "cramp-2017")
+    assert not _has_kpis(refused) and any("wait 5 s" in e.value for e in refused.error)
+
+
+def test_the_wait_doubles_with_each_wrong_code_up_to_fifteen_minutes():
+    attempts = ui.AccessAttempts()
+    waits = []
+    for _ in range(12):
+        attempts.failed(0.0)
+        waits.append(attempts.wait_s(0.0))
+    assert waits == [0, 0, 5, 10, 20, 40, 80, 160, 320, 640, 900, 900]
 
 
 def test_a_configured_access_code_is_asked_for_on_loopback_too(small):

@@ -189,7 +189,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
         for i, bib in enumerate(passed_nearby[-DRILL_REPORTS:])
     ]
     answer = httpx.post(f"http://{settings.intake_host}:{settings.intake_port}/v1/reports", json={"reports": drill},
-                        headers={"Authorization": f"Bearer {tokens[f'station:{DRILL_STATION}']}"}, timeout=30)
+                        headers={"Authorization": f"Bearer {tokens[f'station:boston-2017:{DRILL_STATION}']}"}, timeout=30)
     assert answer.status_code == 202, answer.text
 
     def drill_alert():
@@ -222,7 +222,7 @@ def test_command_page_follows_a_live_replay_acknowledges_an_alert_and_counts_a_s
     entry_bib = [r["bib"] for _, kind, r in race if kind == "passings" and r["point_id"] == "mat-30k"][-1]
     intake_url = f"http://{settings.intake_host}:{settings.intake_port}"
     with app_page(browser, intake_url, TABLET) as station:
-        sign_in(station, tokens[f"station:{ENTRY_STATION}"])
+        sign_in(station, tokens[f"station:boston-2017:{ENTRY_STATION}"])
         station.get_by_text("Aid mile 20").first.wait_for()
         station.locator("#clock-banner", has_text="Drill").wait_for()
         report_id = save_report(station, entry_bib)

@@ -47,7 +47,7 @@ from station_app_driver import (  # noqa: E402
     wait_until,
 )
 
-STATION_TOKEN = TOKENS["station:aid-16mi"]
+STATION_TOKEN = TOKENS["station:boston-2017:aid-16mi"]
 COMMAND_TOKEN = TOKENS["command"]
 
 
@@ -286,13 +286,13 @@ def test_sign_in_says_why_a_card_is_refused_and_keeps_the_token_out_of_the_url(i
         page.click("#signin-submit")
         page.wait_for_selector("#signin-error:has-text('does not know this card')")
         page.screenshot(path=str(SCREENSHOTS / "station-app-sign-in.png"))
-        page.fill("#token", TOKENS["station:aid-99mi"])
+        page.fill("#token", TOKENS["station:boston-2017:aid-99mi"])
         page.click("#signin-submit")
         page.wait_for_selector("#signin-error:has-text('refused this card')")
         assert "aid-99mi" in page.inner_text("#signin-error") and "not an aid station or medical tent" in page.inner_text("#signin-error")
-        page.fill("#token", TOKENS["feed:timing"])
+        page.fill("#token", TOKENS["feed:timing:boston-2017"])
         page.click("#signin-submit")
-        page.wait_for_selector("#signin-error:has-text('feed:timing')")
+        page.wait_for_selector("#signin-error:has-text('feed:timing:boston-2017')")
         sign_in(page, STATION_TOKEN)
         assert page.inner_text("#station-line").startswith("Aid mile 16 \u00b7 km 25.8")
         assert STATION_TOKEN not in page.url
@@ -301,7 +301,7 @@ def test_sign_in_says_why_a_card_is_refused_and_keeps_the_token_out_of_the_url(i
 def test_a_card_revoked_while_signed_in_is_reported_and_its_reports_wait_for_the_next_sign_in(course, browser):
     settings = course.model_copy(update={"intake_port": free_port()})
     url = f"http://{settings.intake_host}:{settings.intake_port}"
-    revoked = settings.model_copy(update={"token_hashes": {k: v for k, v in settings.token_hashes.items() if k != "station:aid-16mi"}})
+    revoked = settings.model_copy(update={"token_hashes": {k: v for k, v in settings.token_hashes.items() if k != "station:boston-2017:aid-16mi"}})
     with app_page(browser, None) as page:
         with running_intake(settings):
             open_app(page, url)

@@ -31,35 +31,39 @@ WEATHER = {"source": "open-meteo", "location": "Hopkinton", "observed_at_utc": "
 
 CASES = [
     # (id, method, path, principal, json body, expected status, words in the answer)
-    ("report-name-as-bib", "post", "/v1/reports", "station:aid-05mi", report(bib=NAME), 422, "bib=<masked: 10 characters>"),
-    ("report-formula-bib", "post", "/v1/reports", "station:aid-05mi", report(bib=PERSONAL[4]), 422, "expected a bib code"),
+    ("report-name-as-bib", "post", "/v1/reports", "station:boston-2017:aid-05mi", report(bib=NAME), 422, "bib=<masked: 10 characters>"),
+    ("report-formula-bib", "post", "/v1/reports", "station:boston-2017:aid-05mi", report(bib=PERSONAL[4]), 422, "expected a bib code"),
     ("report-markup-bib", "post", "/v1/reports", "command", report(bib=PERSONAL[5]), 422, "bib=<masked"),
-    ("report-typed-entered-by", "post", "/v1/reports", "station:aid-05mi", report(entered_by=PERSONAL[6]), 422, "Extra inputs"),
-    ("report-year-typo", "post", "/v1/reports", "station:aid-05mi", report(reported_at_utc="2071-04-17T15:42:00Z"), 422,
+    ("report-typed-entered-by", "post", "/v1/reports", "station:boston-2017:aid-05mi", report(entered_by=PERSONAL[6]), 422, "Extra inputs"),
+    ("report-year-typo", "post", "/v1/reports", "station:boston-2017:aid-05mi", report(reported_at_utc="2071-04-17T15:42:00Z"), 422,
      "outside boston-2017's window"),
-    ("report-other-station", "post", "/v1/reports", "station:aid-05mi", report("aid-06mi"), 403, "aid-05mi"),
+    ("report-other-station", "post", "/v1/reports", "station:boston-2017:aid-05mi", report("aid-06mi"), 403, "aid-05mi"),
+    ("report-other-race", "post", "/v1/reports", "station:boston-2017:aid-05mi", report(race_id="boston-2018"), 403,
+     "belongs to race 'boston-2017'"),
+    ("alert-action-unknown-alert", "post", "/v1/alerts/some-alert/actions", "command", {"action": "acknowledge"}, 404,
+     "alert_id='some-alert'"),
     ("report-no-token", "post", "/v1/reports", None, report(), 401, "bearer"),
     ("report-wrong-token", "post", "/v1/reports", "nobody", report(), 401, "not recognised"),
     ("report-unknown-race", "post", "/v1/reports", "command", report(race_id="boston-1897"), 422, "no such race"),
     ("report-bad-correction", "post", "/v1/reports", "command", report(supersedes_report_id="not-a-uuid"), 422, "UUID"),
-    ("passing-name-as-bib", "post", "/v1/passings", "feed:timing", {"passings": [dict(PASSING, bib=PERSONAL[1])]}, 422,
+    ("passing-name-as-bib", "post", "/v1/passings", "feed:timing:boston-2017", {"passings": [dict(PASSING, bib=PERSONAL[1])]}, 422,
      "bib=<masked: 11 characters>"),
-    ("passing-from-a-station", "post", "/v1/passings", "station:aid-05mi", {"passings": [PASSING]}, 403, "feed:timing"),
-    ("passing-year-typo", "post", "/v1/passings", "feed:timing",
+    ("passing-from-a-station", "post", "/v1/passings", "station:boston-2017:aid-05mi", {"passings": [PASSING]}, 403, "feed:timing:<race_id>"),
+    ("passing-year-typo", "post", "/v1/passings", "feed:timing:boston-2017",
      {"passings": [dict(PASSING, passed_at_utc="1917-04-17T14:00:00Z")]}, 422, "outside boston-2017's window"),
-    ("participant-name-as-bib", "post", "/v1/participants", "feed:timing",
+    ("participant-name-as-bib", "post", "/v1/participants", "feed:timing:boston-2017",
      {"participants": [{"race_id": RACE_ID, "bib": PERSONAL[2]}]}, 422, "bib=<masked"),
-    ("weather-name-as-location", "post", "/v1/weather", "feed:weather", dict(WEATHER, location=NAME), 422,
+    ("weather-name-as-location", "post", "/v1/weather", "feed:weather:boston-2017", dict(WEATHER, location=NAME), 422,
      "location=<masked: 10 characters>"),
-    ("weather-markup-source", "post", "/v1/weather", "feed:weather", dict(WEATHER, source=PERSONAL[5]), 422, "source=<masked"),
-    ("weather-year-typo", "post", "/v1/weather", "feed:weather", dict(WEATHER, observed_at_utc="2071-04-17T14:00:00Z"), 422,
+    ("weather-markup-source", "post", "/v1/weather", "feed:weather:boston-2017", dict(WEATHER, source=PERSONAL[5]), 422, "source=<masked"),
+    ("weather-year-typo", "post", "/v1/weather", "feed:weather:boston-2017", dict(WEATHER, observed_at_utc="2071-04-17T14:00:00Z"), 422,
      "after the receiver's clock"),
     ("alert-action-typed-name", "post", "/v1/alerts/some-alert/actions", "command", {"action": "acknowledge", "by": NAME},
      422, "by=<masked"),
-    ("alert-action-from-a-feed", "post", "/v1/alerts/some-alert/actions", "feed:weather", {"action": "resolve"}, 403,
+    ("alert-action-from-a-feed", "post", "/v1/alerts/some-alert/actions", "feed:weather:boston-2017", {"action": "resolve"}, 403,
      "expected command"),
     ("close-typed-name", "post", f"/v1/races/{RACE_ID}/close", "command", {"by": PERSONAL[6]}, 422, "by=<masked"),
-    ("close-from-a-station", "post", f"/v1/races/{RACE_ID}/close", "station:aid-05mi", {}, 403, "expected command"),
+    ("close-from-a-station", "post", f"/v1/races/{RACE_ID}/close", "station:boston-2017:aid-05mi", {}, 403, "expected command"),
 ]
 
 
@@ -81,14 +85,14 @@ def test_hostile_input_gets_its_answer_and_nothing_is_stored(client, intake_sett
 
 def test_a_survey_upload_with_a_name_in_a_field_is_refused_before_it_lands(client, intake_settings):
     csv = f"race_id,bib,cramped,muscles\n{RACE_ID},8123,true,calf\n{RACE_ID},8124,true,{NAME}\n"
-    response = client.post("/v1/survey", files={"file": ("survey.csv", csv, "text/csv")}, headers=bearer("feed:survey"))
+    response = client.post("/v1/survey", files={"file": ("survey.csv", csv, "text/csv")}, headers=bearer("feed:survey:boston-2017"))
     assert response.status_code == 422 and "row 3" in response.text and "muscles=<masked" in response.text
     assert not _shown(response.text) and landed(intake_settings.landing_dir) == []
 
 
 def test_muscles_a_survey_tool_writes_its_own_way_are_read_as_the_known_groups(client, intake_settings, kit):
     csv = f"race_id,bib,cramped,muscles\n{RACE_ID},8123,true,Calves; Hamstrings\n"
-    response = client.post("/v1/survey", files={"file": ("survey.csv", csv, "text/csv")}, headers=bearer("feed:survey"))
+    response = client.post("/v1/survey", files={"file": ("survey.csv", csv, "text/csv")}, headers=bearer("feed:survey:boston-2017"))
     assert response.status_code == 202, response.text
     (path,) = landed(intake_settings.landing_dir, "survey")
     assert [r["muscles"] for r in kit.landed_records(path)] == ["calf,hamstring"]

@@ -20,6 +20,7 @@ from racecramp.config import hash_token
 from racecramp.intake import create_app
 from racecramp.intake.idempotency import IdempotencyIndex
 from racecramp.intake.models import MAX_BATCH_RECORDS
+from racecramp.landing.bulk import import_race
 
 from paths import DATA
 
@@ -32,7 +33,7 @@ DROP = object()  # marks a field to leave out of a report
 
 def test_accepted_report_is_in_a_landed_batch_file(client, intake_settings, kit):
     body = kit.report("aid-05mi")
-    response = client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 202
     answer = response.json()
     assert answer["accepted"] == 1 and answer["report_ids"] == [body["report_id"]]
@@ -46,15 +47,15 @@ def test_accepted_report_is_in_a_landed_batch_file(client, intake_settings, kit)
 
 def test_report_time_is_stored_in_utc(client, intake_settings, kit):
     body = kit.report(reported_at_utc="2017-04-17T11:42:00-04:00")
-    assert client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi")).status_code == 202
+    assert client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi")).status_code == 202
     (record,) = kit.landed_records(kit.landed(intake_settings.landing_dir, "reports")[0])
     assert record["reported_at_utc"] == "2017-04-17T15:42:00Z"
 
 
 def test_duplicate_post_lands_once_and_gets_the_same_answer(client, intake_settings, kit):
     body = kit.report()
-    first = client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"))
-    retry = client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"))
+    first = client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"))
+    retry = client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert first.status_code == retry.status_code == 202
     assert retry.content == first.content
     assert len(kit.landed(intake_settings.landing_dir, "reports")) == 1
@@ -62,8 +63,8 @@ def test_duplicate_post_lands_once_and_gets_the_same_answer(client, intake_setti
 
 def test_retried_batch_gets_the_same_answer_and_lands_once(client, intake_settings, kit):
     batch = {"reports": [kit.report(), kit.report(bib="77")]}
-    first = client.post("/v1/reports", json=batch, headers=kit.bearer("station:aid-05mi"))
-    retry = client.post("/v1/reports", json=batch, headers=kit.bearer("station:aid-05mi"))
+    first = client.post("/v1/reports", json=batch, headers=kit.bearer("station:boston-2017:aid-05mi"))
+    retry = client.post("/v1/reports", json=batch, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert first.status_code == retry.status_code == 202 and retry.content == first.content
     assert first.json()["accepted"] == 2
     (only,) = kit.landed(intake_settings.landing_dir, "reports")
@@ -72,9 +73,9 @@ def test_retried_batch_gets_the_same_answer_and_lands_once(client, intake_settin
 
 def test_same_report_id_with_other_contents_is_409_naming_it(client, intake_settings, kit):
     body = kit.report(severity="mild")
-    assert client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi")).status_code == 202
+    assert client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi")).status_code == 202
     changed = dict(body, severity="severe")
-    response = client.post("/v1/reports", json=changed, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json=changed, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 409
     assert body["report_id"] in response.json()["detail"]
     assert len(kit.landed(intake_settings.landing_dir, "reports")) == 1
@@ -82,9 +83,9 @@ def test_same_report_id_with_other_contents_is_409_naming_it(client, intake_sett
 
 def test_batch_with_an_already_received_report_lands_only_the_new_one(client, intake_settings, kit):
     old = kit.report()
-    client.post("/v1/reports", json=old, headers=kit.bearer("station:aid-05mi"))
+    client.post("/v1/reports", json=old, headers=kit.bearer("station:boston-2017:aid-05mi"))
     new = kit.report(bib="9001")
-    response = client.post("/v1/reports", json={"reports": [old, new]}, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json={"reports": [old, new]}, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 202
     assert response.json()["already_received"] == [old["report_id"]]
     files = kit.landed(intake_settings.landing_dir, "reports")
@@ -94,17 +95,59 @@ def test_batch_with_an_already_received_report_lands_only_the_new_one(client, in
 
 def test_a_report_repeated_inside_one_batch_lands_once(client, intake_settings, kit):
     body = kit.report()
-    response = client.post("/v1/reports", json={"reports": [body, body]}, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json={"reports": [body, body]}, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 202 and response.json()["report_ids"] == [body["report_id"]]
     assert len(kit.landed_records(kit.landed(intake_settings.landing_dir, "reports")[0])) == 1
 
 
 def test_station_token_cannot_post_for_another_station(client, intake_settings, kit):
-    response = client.post("/v1/reports", json=kit.report("aid-06mi"), headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json=kit.report("aid-06mi"), headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 403
     detail = response.json()["detail"]
     assert "aid-05mi" in detail and "aid-06mi" in detail
     assert kit.landed(intake_settings.landing_dir) == []
+
+
+@pytest.fixture
+def two_races(boston_2017):
+    """Boston 2017 and 2018 both published, a station token of each race for aid-20mi, Boston 2017's feeds."""
+    import_race(boston_2017, DATA / "races" / "boston-2018.toml")
+    tokens = {f"station:{race}:aid-20mi": f"tok-{race}-aid20" for race in ("boston-2017", "boston-2018")}
+    tokens |= {f"feed:{feed}:boston-2017": f"tok-{feed}-2017" for feed in ("timing", "weather", "survey")}
+    settings = boston_2017.model_copy(update={"token_hashes": {p: hash_token(t) for p, t in tokens.items()}})
+    with TestClient(create_app(settings)) as client:
+        yield settings, client, {p: {"Authorization": f"Bearer {t}"} for p, t in tokens.items()}
+
+
+def test_a_report_sent_with_one_races_station_token_for_another_race_is_403_naming_both(two_races, kit):
+    settings, client, bearer = two_races
+    report = kit.report("aid-20mi", race_id="boston-2018", reported_at_utc="2018-04-16T15:42:00Z")
+    response = client.post("/v1/reports", json={"reports": [report]}, headers=bearer["station:boston-2017:aid-20mi"])
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert "reports[0].race_id='boston-2018'" in detail and "belongs to race 'boston-2017'" in detail
+    assert kit.landed(settings.landing_dir) == []
+    assert client.post("/v1/reports", json=report, headers=bearer["station:boston-2018:aid-20mi"]).status_code == 202
+
+
+def test_a_feed_token_posts_for_its_own_race_only(two_races, kit):
+    settings, client, bearer = two_races
+    passing = {"race_id": "boston-2018", "bib": "1", "point_id": "mat-10k", "net_time_s": 3000.0}
+    response = client.post("/v1/passings", json={"passings": [passing]}, headers=bearer["feed:timing:boston-2017"])
+    assert response.status_code == 403 and "passings[0].race_id='boston-2018'" in response.json()["detail"]
+    weather = client.post("/v1/weather", json=dict(WEATHER, race_id="boston-2018"), headers=bearer["feed:weather:boston-2017"])
+    assert weather.status_code == 403 and "race_id='boston-2018'" in weather.json()["detail"]
+    survey = client.post("/v1/survey", files={"file": ("s.csv", "race_id,bib,cramped\nboston-2018,1,false\n")},
+                         headers=bearer["feed:survey:boston-2017"])
+    assert survey.status_code == 403 and "file row 1 race_id='boston-2018'" in survey.json()["detail"]
+    assert kit.landed(settings.landing_dir) == []
+
+
+def test_weather_from_a_races_feed_without_race_id_is_that_races(client, intake_settings, kit):
+    assert "race_id" not in WEATHER
+    assert client.post("/v1/weather", json=WEATHER, headers=kit.bearer("feed:weather:boston-2017")).status_code == 202
+    (record,) = kit.landed_records(kit.landed(intake_settings.landing_dir, "weather")[0])
+    assert record["race_id"] == kit.RACE_ID
 
 
 def test_command_token_may_post_for_any_station(client, intake_settings, kit):
@@ -126,8 +169,8 @@ def test_missing_or_bad_token_is_401_and_lands_nothing(client, intake_settings, 
 
 
 def test_a_feed_token_cannot_post_reports(client, intake_settings, kit):
-    response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("feed:timing"))
-    assert response.status_code == 403 and "feed:timing" in response.json()["detail"]
+    response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("feed:timing:boston-2017"))
+    assert response.status_code == 403 and "feed:timing:boston-2017" in response.json()["detail"]
     assert kit.landed(intake_settings.landing_dir) == []
 
 
@@ -172,7 +215,7 @@ def test_unknown_point_is_422_naming_point_id(client, intake_settings, kit):
 
 def test_a_bad_report_in_a_batch_is_named_by_its_position(client, intake_settings, kit):
     batch = {"reports": [kit.report(), kit.report(km=-1)]}
-    response = client.post("/v1/reports", json=batch, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/reports", json=batch, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 422
     (problem,) = response.json()["detail"]
     assert problem["field"] == "reports[1].km" and problem["loc"] == ["body", "reports", 1, "km"]
@@ -204,7 +247,7 @@ def test_malformed_json_is_422_naming_the_body(client, intake_settings, kit, raw
 def test_no_published_course_is_503_and_lands_nothing(tmp_path, kit):
     settings = kit.make_settings(tmp_path / "var")
     with TestClient(create_app(settings)) as client:
-        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
+        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 503
     detail = response.json()["detail"]
     assert "no course published yet" in detail and "racecramp import course" in detail
@@ -229,7 +272,7 @@ def passing(bib: object, point_id: str = "mat-10k", **fields: object) -> dict[st
 
 def test_passings_batch_lands_with_the_points_km(client, intake_settings, kit):
     batch = {"passings": [passing("101"), passing(102, km=10.2, passed_at_utc="2017-04-17T14:40:00Z")]}
-    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 202 and response.json()["accepted"] == 2
     records = kit.landed_records(kit.landed(intake_settings.landing_dir, "passings")[0])
     # km omitted -> the point's km; a numeric bib is stored as text
@@ -238,28 +281,28 @@ def test_passings_batch_lands_with_the_points_km(client, intake_settings, kit):
 
 def test_passing_at_an_unknown_point_is_422_naming_its_position(client, intake_settings, kit):
     batch = {"passings": [passing("101"), passing("102", point_id="mat-99k")]}
-    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 422
     assert [p["field"] for p in response.json()["detail"]] == ["passings[1].point_id"]
     assert kit.landed(intake_settings.landing_dir) == []
 
 
 def test_passings_need_the_timing_token(client, intake_settings, kit):
-    response = client.post("/v1/passings", json={"passings": [passing("1")]}, headers=kit.bearer("feed:weather"))
+    response = client.post("/v1/passings", json={"passings": [passing("1")]}, headers=kit.bearer("feed:weather:boston-2017"))
     assert response.status_code == 403
     assert kit.landed(intake_settings.landing_dir) == []
 
 
 def test_too_many_records_in_one_request_is_413(client, intake_settings, kit):
     batch = {"passings": [passing(str(i)) for i in range(MAX_BATCH_RECORDS + 1)]}
-    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/passings", json=batch, headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 413 and str(MAX_BATCH_RECORDS) in response.json()["detail"]
     assert kit.landed(intake_settings.landing_dir) == []
 
 
 def test_start_list_lands_for_the_timing_feed(client, intake_settings, kit):
     roster = {"participants": [{"race_id": "boston-2017", "bib": 101, "sex": "F", "age": 34}, {"race_id": "boston-2017", "bib": "102"}]}
-    response = client.post("/v1/participants", json=roster, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/participants", json=roster, headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 202 and response.json()["accepted"] == 2
     records = kit.landed_records(kit.landed(intake_settings.landing_dir, "participants")[0])
     assert [(r["bib"], r["sex"], r["age"], r["finished"]) for r in records] == [("101", "F", 34, False), ("102", None, None, False)]
@@ -267,12 +310,12 @@ def test_start_list_lands_for_the_timing_feed(client, intake_settings, kit):
 
 def test_start_list_for_an_unknown_race_or_with_bad_age_is_422_and_lands_nothing(client, intake_settings, kit):
     unknown = {"participants": [{"race_id": "boston-2017", "bib": "1"}, {"race_id": "nyc-2017", "bib": "2"}]}
-    response = client.post("/v1/participants", json=unknown, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/participants", json=unknown, headers=kit.bearer("command"))  # a feed's token: 403 for nyc-2017
     assert response.status_code == 422 and [p["field"] for p in response.json()["detail"]] == ["participants[1].race_id"]
     too_young = {"participants": [{"race_id": "boston-2017", "bib": "1", "age": 4}]}
-    response = client.post("/v1/participants", json=too_young, headers=kit.bearer("feed:timing"))
+    response = client.post("/v1/participants", json=too_young, headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 422 and response.json()["detail"][0]["field"] == "participants[0].age"
-    response = client.post("/v1/participants", json={"participants": [{"race_id": "boston-2017", "bib": "1"}]}, headers=kit.bearer("station:aid-05mi"))
+    response = client.post("/v1/participants", json={"participants": [{"race_id": "boston-2017", "bib": "1"}]}, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 403
     assert kit.landed(intake_settings.landing_dir) == []
 
@@ -281,9 +324,9 @@ WEATHER = {"source": "open-meteo", "location": "Hopkinton", "observed_at_utc": "
 
 
 def test_weather_accepts_one_observation_or_a_batch(client, intake_settings, kit):
-    one = client.post("/v1/weather", json=WEATHER, headers=kit.bearer("feed:weather"))
+    one = client.post("/v1/weather", json=WEATHER, headers=kit.bearer("feed:weather:boston-2017"))
     later = dict(WEATHER, observed_at_utc="2017-04-17T14:10:00+00:00", temp_c=22.0)
-    many = client.post("/v1/weather", json={"observations": [WEATHER, later]}, headers=kit.bearer("feed:weather"))
+    many = client.post("/v1/weather", json={"observations": [WEATHER, later]}, headers=kit.bearer("feed:weather:boston-2017"))
     assert (one.status_code, many.status_code) == (202, 202)
     assert (one.json()["accepted"], many.json()["accepted"]) == (1, 2)
     files = kit.landed(intake_settings.landing_dir, "weather")
@@ -292,7 +335,7 @@ def test_weather_accepts_one_observation_or_a_batch(client, intake_settings, kit
 
 
 def test_weather_with_text_temperature_is_422_naming_temp_c(client, intake_settings, kit):
-    response = client.post("/v1/weather", json=dict(WEATHER, temp_c="warm"), headers=kit.bearer("feed:weather"))
+    response = client.post("/v1/weather", json=dict(WEATHER, temp_c="warm"), headers=kit.bearer("feed:weather:boston-2017"))
     assert response.status_code == 422 and response.json()["detail"][0]["field"] == "temp_c"
     assert kit.landed(intake_settings.landing_dir) == []
 
@@ -306,7 +349,7 @@ SURVEY_CSV = (
 
 def test_survey_rows_land_even_when_a_value_is_bad_and_names_are_dropped(client, intake_settings, kit):
     files = {"file": ("survey.csv", SURVEY_CSV, "text/csv")}
-    response = client.post("/v1/survey", files=files, headers=kit.bearer("feed:survey"))
+    response = client.post("/v1/survey", files=files, headers=kit.bearer("feed:survey:boston-2017"))
     assert response.status_code == 202
     assert response.json()["accepted"] == 2 and response.json()["ignored_columns"] == ["name"]
     (batch_file,) = kit.landed(intake_settings.landing_dir, "survey")
@@ -317,10 +360,18 @@ def test_survey_rows_land_even_when_a_value_is_bad_and_names_are_dropped(client,
     assert "Jane" not in batch_file.read_text() and all("name" not in r for r in records)
 
 
+def test_survey_rows_without_race_id_are_the_survey_feeds_race(client, intake_settings, kit):
+    response = client.post("/v1/survey", files={"file": ("s.csv", "bib,cramped\n101,false\n")},
+                           headers=kit.bearer("feed:survey:boston-2017"))
+    assert response.status_code == 202
+    records = kit.landed_records(kit.landed(intake_settings.landing_dir, "survey")[0])
+    assert records == [{"bib": "101", "cramped": "false", "race_id": RACE_ID}]
+
+
 def test_survey_race_id_can_come_from_the_form(client, intake_settings, kit):
     response = client.post(
         "/v1/survey", files={"file": ("s.csv", "bib,cramped\n101,false\n")}, data={"race_id": RACE_ID},
-        headers=kit.bearer("feed:survey"),
+        headers=kit.bearer("feed:survey:boston-2017"),
     )
     assert response.status_code == 202
     records = kit.landed_records(kit.landed(intake_settings.landing_dir, "survey")[0])
@@ -330,14 +381,14 @@ def test_survey_race_id_can_come_from_the_form(client, intake_settings, kit):
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ("bib,onset_km\n101,30\n", "lacks required column(s) race_id, cramped"),
+        ("bib,onset_km\n101,30\n", "lacks required column(s) cramped"),  # race_id: the survey feed's race
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00", "CSV"),
         ("", "empty file"),
     ],
     ids=["missing-columns", "binary", "empty"],
 )
 def test_survey_file_that_is_not_a_survey_csv_is_422(client, intake_settings, kit, content, words):
-    response = client.post("/v1/survey", files={"file": ("x.csv", content)}, headers=kit.bearer("feed:survey"))
+    response = client.post("/v1/survey", files={"file": ("x.csv", content)}, headers=kit.bearer("feed:survey:boston-2017"))
     assert response.status_code == 422
     (problem,) = response.json()["detail"]
     assert problem["field"] == "file" and words in problem["msg"]
@@ -345,13 +396,24 @@ def test_survey_file_that_is_not_a_survey_csv_is_422(client, intake_settings, ki
 
 
 def test_alert_action_lands_for_the_command_token_only(client, intake_settings, kit):
+    kit.publish_alerts(intake_settings.snapshot_dir, ["load-aid-20mi-1"])
     action = {"action": "acknowledge", "by": "dr-lee"}
-    denied = client.post("/v1/alerts/load-aid-20mi-1/actions", json=action, headers=kit.bearer("station:aid-05mi"))
+    denied = client.post("/v1/alerts/load-aid-20mi-1/actions", json=action, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert denied.status_code == 403 and kit.landed(intake_settings.landing_dir) == []
     response = client.post("/v1/alerts/load-aid-20mi-1/actions", json=action, headers=kit.bearer("command"))
     assert response.status_code == 202
     (record,) = kit.landed_records(kit.landed(intake_settings.landing_dir, "alert_actions")[0])
     assert (record["alert_id"], record["action"], record["by"]) == ("load-aid-20mi-1", "acknowledge", "dr-lee")
+
+
+def test_an_action_on_an_unknown_alert_is_404_and_lands_nothing(client, intake_settings, kit):
+    action = {"action": "acknowledge", "by": "dr-lee"}
+    before = client.post("/v1/alerts/load-aid-20mi-1/actions", json=action, headers=kit.bearer("command"))
+    assert before.status_code == 404 and "no alerts are published yet" in before.json()["detail"]
+    kit.publish_alerts(intake_settings.snapshot_dir, ["load-aid-20mi-1"])
+    unknown = client.post("/v1/alerts/load-aid-99mi-7/actions", json=action, headers=kit.bearer("command"))
+    assert unknown.status_code == 404 and "alert_id='load-aid-99mi-7'" in unknown.json()["detail"]
+    assert kit.landed(intake_settings.landing_dir) == []
 
 
 def test_alert_action_must_be_acknowledge_or_resolve(client, intake_settings, kit):
@@ -400,7 +462,7 @@ def test_on_appended_is_called_with_the_landed_batch(intake_settings, kit):
         done.set()
 
     with TestClient(create_app(intake_settings, on_appended=on_appended)) as client:
-        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
+        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:boston-2017:aid-05mi"))
         assert done.wait(10)
     assert seen == [("reports", response.json()["batch_id"])]
 
@@ -414,7 +476,7 @@ def test_failing_on_appended_does_not_fail_the_request(intake_settings, kit, cap
 
     caplog.set_level(logging.ERROR, logger="racecramp.intake.app")
     with TestClient(create_app(intake_settings, on_appended=on_appended)) as client:
-        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
+        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:boston-2017:aid-05mi"))
         assert called.wait(10)
     # the app's shutdown joins the notifier thread, so the log record exists by now
     assert response.status_code == 202 and len(kit.landed(intake_settings.landing_dir, "reports")) == 1
@@ -445,9 +507,9 @@ def test_openapi_docs_describe_every_endpoint(client):
 def test_idempotency_survives_a_restart(intake_settings, kit):
     body = kit.report()
     with TestClient(create_app(intake_settings)) as client:
-        first = client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"))
+        first = client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"))
     with TestClient(create_app(intake_settings)) as client:
-        retry = client.post("/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"))
+        retry = client.post("/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert retry.content == first.content and len(kit.landed(intake_settings.landing_dir, "reports")) == 1
     index = IdempotencyIndex(Path(intake_settings.data_dir) / "intake" / "idempotency.sqlite")
     try:
@@ -515,7 +577,7 @@ def test_real_uvicorn_lands_once_under_concurrent_retries(live_intake, kit):
 
     def post() -> None:
         start.wait()
-        response = httpx.post(f"{base}/v1/reports", json=body, headers=kit.bearer("station:aid-05mi"), timeout=30)
+        response = httpx.post(f"{base}/v1/reports", json=body, headers=kit.bearer("station:boston-2017:aid-05mi"), timeout=30)
         with lock:
             answers.append(response)
 
@@ -529,7 +591,7 @@ def test_real_uvicorn_lands_once_under_concurrent_retries(live_intake, kit):
     files = kit.landed(data_dir / "landing", "reports")
     assert len(files) == 1 and answers[0].json()["batch_id"] in files[0].name
     assert [r["report_id"] for r in kit.landed_records(files[0])] == [body["report_id"]]
-    denied = httpx.post(f"{base}/v1/reports", json=kit.report("aid-06mi"), headers=kit.bearer("station:aid-05mi"), timeout=30)
+    denied = httpx.post(f"{base}/v1/reports", json=kit.report("aid-06mi"), headers=kit.bearer("station:boston-2017:aid-05mi"), timeout=30)
     assert denied.status_code == 403
     assert len(kit.landed(data_dir / "landing", "reports")) == 1
 
@@ -539,7 +601,7 @@ def test_unwritable_landing_zone_is_503_not_a_crash(intake_settings, kit):
     Path(intake_settings.landing_dir).write_text("not a directory")
     with TestClient(create_app(intake_settings)) as client:
         health = client.get("/v1/health")
-        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:aid-05mi"))
+        response = client.post("/v1/reports", json=kit.report(), headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert health.status_code == 503 and health.json()["status"] == "failing"
     assert response.status_code == 503 and "landing zone" in response.json()["detail"]
 
@@ -553,11 +615,11 @@ def test_landed_records_reach_the_warehouse_once_or_quarantine_with_a_reason(cli
     import_race(intake_settings, DATA / "races" / "boston-2017.toml", ingest=False)
     good = kit.report("aid-05mi")
     for _ in range(2):
-        assert client.post("/v1/reports", json=good, headers=kit.bearer("station:aid-05mi")).status_code == 202
+        assert client.post("/v1/reports", json=good, headers=kit.bearer("station:boston-2017:aid-05mi")).status_code == 202
     slow = passing("8124", net_time_s=99999.0)  # beyond 12 h: shape ok, domain not
-    assert client.post("/v1/passings", json={"passings": [passing("8123"), slow]}, headers=kit.bearer("feed:timing")).status_code == 202
+    assert client.post("/v1/passings", json={"passings": [passing("8123"), slow]}, headers=kit.bearer("feed:timing:boston-2017")).status_code == 202
     humid = dict(WEATHER, dew_point_c=30.0)  # dew point above the air temperature
-    assert client.post("/v1/weather", json=humid, headers=kit.bearer("feed:weather")).status_code == 202
+    assert client.post("/v1/weather", json=humid, headers=kit.bearer("feed:weather:boston-2017")).status_code == 202
     with open_writer(intake_settings.warehouse_path) as con:
         ingest_pending(con, intake_settings.landing_dir)
         reports = con.execute("SELECT CAST(report_id AS VARCHAR), entered_by FROM stg_cramp_reports").fetchall()
@@ -566,8 +628,8 @@ def test_landed_records_reach_the_warehouse_once_or_quarantine_with_a_reason(cli
     assert reports == [(good["report_id"], "aid-05mi")]
     assert passings == [("8123",)]
     assert [(source, message.split(": ", 1)[1]) for source, message in quarantined] == [
-        ("passings:intake:feed:timing", "net_time_s=99999.0: expected between 0 and 43200"),
-        ("weather:intake:feed:weather", "dew_point_c=30.0: expected dew point not above the air temperature"),
+        ("passings:intake:feed:timing:boston-2017", "net_time_s=99999.0: expected between 0 and 43200"),
+        ("weather:intake:feed:weather:boston-2017", "dew_point_c=30.0: expected dew point not above the air temperature"),
     ]
 
 

@@ -13,10 +13,11 @@ from racecramp import landing
 from racecramp.config import hash_token, load_settings
 from racecramp.intake import create_app
 from racecramp.landing.bulk import ingest_now
+from racecramp.report.closure import close_race
 from racecramp.warehouse.sql import query
 from racecramp.warehouse.writer import open_writer
 
-TOKENS = {"command": "tok-command", "station:aid-20mi": "tok-aid20"}
+TOKENS = {"command": "tok-command", "station:boston-2017:aid-20mi": "tok-aid20"}
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_command_closes_the_race_through_landing_and_ingest(intake):
 
 def test_a_station_may_not_close_the_race(intake):
     settings, client, _, _ = intake
-    response = _close(client, "boston-2017", TOKENS["station:aid-20mi"])
+    response = _close(client, "boston-2017", TOKENS["station:boston-2017:aid-20mi"])
     assert response.status_code == 403 and "may not post race_closures: expected command" in response.text
     assert landing.list_batches(settings.landing_dir, ["race_closures"]) == []
 
@@ -76,3 +77,23 @@ def test_without_a_logged_in_user_the_closer_is_the_command_principal(intake):
     (batch,) = landing.list_batches(settings.landing_dir, ["race_closures"])
     records, _, _ = landing.read_batch(batch)
     assert [r["closed_by"] for r in records] == ["command"]
+
+
+def test_closing_a_closed_race_answers_as_the_first_time_and_lands_one_closure(intake):
+    settings, client, appended, done = intake
+    first = _close(client, "boston-2017", TOKENS["command"])
+    again = _close(client, "boston-2017", TOKENS["command"], body={"by": "dr-ng"})
+    assert (first.status_code, again.status_code) == (202, 202) and again.json() == first.json()
+    assert len(landing.list_batches(settings.landing_dir, ["race_closures"])) == 1
+    ingest_now(settings)
+    with open_writer(settings.warehouse_path) as con:
+        assert query(con, "SELECT race_id, closed_by FROM race_closures").rows() == [("boston-2017", "dr-lee")]
+
+
+def test_a_race_closed_with_racecramp_close_race_is_not_closed_again_by_the_intake(intake):
+    settings, client, _, _ = intake
+    closed = close_race(settings, "boston-2017", "dr-lee", ingest=False)
+    response = _close(client, "boston-2017", TOKENS["command"])
+    assert response.status_code == 202
+    assert response.json() == {"race_id": "boston-2017", "closed_at_utc": closed.record["closed_at_utc"], "batch_id": closed.batch.batch_id}
+    assert len(landing.list_batches(settings.landing_dir, ["race_closures"])) == 1

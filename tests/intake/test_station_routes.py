@@ -12,15 +12,18 @@ from racecramp.config import hash_token
 from racecramp.domain import MUSCLE_GROUPS, TREATMENTS, Disposition, Severity
 from racecramp.intake import create_app
 from racecramp.intake.station_routes import SHELL_FILES, _shell_version, race_stations
+from racecramp.landing.bulk import import_race
+
+from paths import DATA
 
 # ---- GET /v1/station -------------------------------------------------------------------------
 
 
 def test_a_station_token_is_told_its_station_race_and_the_form_choices(client, kit):
-    response = client.get("/v1/station", headers=kit.bearer("station:aid-05mi"))
+    response = client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 200
     answer = response.json()
-    assert answer["principal"] == "station:aid-05mi"
+    assert answer["principal"] == "station:boston-2017:aid-05mi"
     assert answer["race_id"] == kit.RACE_ID
     own = {"point_id": "aid-05mi", "label": "aid-05mi", "km": 8.047, "kind": "aid_station", "source": "aid_station"}
     assert answer["station"] == own and answer["stations"] == [own]
@@ -50,7 +53,7 @@ def test_station_labels_come_from_the_published_course(tmp_path, kit):
     points = pl.read_parquet(settings.snapshot_dir / "course_points.parquet")
     points.with_columns(pl.format("Aid {}", pl.col("point_id")).alias("label")).write_parquet(settings.snapshot_dir / "course_points.parquet")
     with TestClient(create_app(settings)) as test_client:
-        answer = test_client.get("/v1/station", headers=kit.bearer("station:aid-06mi")).json()
+        answer = test_client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-06mi")).json()
     assert answer["station"]["label"] == "Aid aid-06mi" and answer["station"]["km"] == 9.656
 
 
@@ -60,15 +63,24 @@ def test_no_token_or_an_unknown_token_is_401(client):
         assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
 
 
+def test_a_station_token_is_told_its_own_race_not_the_configured_one(boston_2017):
+    import_race(boston_2017, DATA / "races" / "boston-2018.toml")
+    settings = boston_2017.model_copy(update={"token_hashes": {"station:boston-2018:aid-20mi": hash_token("tok-2018")}})
+    assert settings.race_id == "boston-2017"
+    with TestClient(create_app(settings)) as test_client:
+        answer = test_client.get("/v1/station", headers={"Authorization": "Bearer tok-2018"}).json()
+    assert answer["race_id"] == "boston-2018" and answer["station"]["point_id"] == "aid-20mi"
+
+
 def test_a_feed_token_is_403_naming_it(client, kit):
-    response = client.get("/v1/station", headers=kit.bearer("feed:timing"))
+    response = client.get("/v1/station", headers=kit.bearer("feed:timing:boston-2017"))
     assert response.status_code == 403
-    assert "'feed:timing' may not post reports" in response.json()["detail"]
+    assert "'feed:timing:boston-2017' may not post reports" in response.json()["detail"]
 
 
 def test_a_station_that_is_not_on_the_course_is_403_naming_it_and_the_race(tmp_path, kit):
     settings = kit.make_settings(tmp_path / "var")
-    settings = settings.model_copy(update={"token_hashes": {**settings.token_hashes, "station:aid-99mi": hash_token("tok-99")}})
+    settings = settings.model_copy(update={"token_hashes": {**settings.token_hashes, "station:boston-2017:aid-99mi": hash_token("tok-99")}})
     kit.publish_course(settings.snapshot_dir)
     with TestClient(create_app(settings)) as test_client:
         response = test_client.get("/v1/station", headers={"Authorization": "Bearer tok-99"})
@@ -87,7 +99,7 @@ def test_a_race_that_is_not_in_the_course_is_403(tmp_path, kit):
 
 def test_before_a_course_is_published_it_is_503(tmp_path, kit):
     with TestClient(create_app(kit.make_settings(tmp_path / "var"))) as test_client:
-        response = test_client.get("/v1/station", headers=kit.bearer("station:aid-05mi"))
+        response = test_client.get("/v1/station", headers=kit.bearer("station:boston-2017:aid-05mi"))
     assert response.status_code == 503 and "no course published yet" in response.json()["detail"]
 
 

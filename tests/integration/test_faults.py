@@ -46,7 +46,7 @@ def _post_reports(settings, reports: list[dict]) -> list[str]:
     acked = []
     with httpx.Client(base_url=f"http://{settings.intake_host}:{settings.intake_port}", timeout=10) as client:
         for report in reports:
-            response = client.post("/v1/reports", json=report, headers={"Authorization": f"Bearer {TOKENS['station:aid-23mi']}"})
+            response = client.post("/v1/reports", json=report, headers={"Authorization": f"Bearer {TOKENS['station:boston-2017:aid-23mi']}"})
             if response.status_code == 202:
                 acked.append(report["report_id"])
     return acked
@@ -103,7 +103,7 @@ def test_kill_9_of_serve_during_an_ingest_then_restart_gives_exact_counts(stack)
     with httpx.Client(base_url=base, timeout=60) as client:
         for i in range(0, len(passings), 5000):
             response = client.post("/v1/passings", json={"passings": passings[i:i + 5000]},
-                                   headers={"Authorization": f"Bearer {TOKENS['feed:timing']}"})
+                                   headers={"Authorization": f"Bearer {TOKENS['feed:timing:boston-2017']}"})
             assert response.status_code == 202, response.text
     # wait until the ingest holds the single-writer lock (a merge is under way), then kill -9
     # the whole serve process group in the middle of it

@@ -81,11 +81,11 @@ def test_500_reports_and_5000_passings_in_bursts_appear_exactly_once(stack):
     with httpx.Client(base_url=base, timeout=30) as client:
         # passings in bursts of 250 from the timing feed
         for i in range(0, len(passings), 250):
-            response = client.post("/v1/passings", json={"passings": passings[i:i + 250]}, headers=_auth("feed:timing"))
+            response = client.post("/v1/passings", json={"passings": passings[i:i + 250]}, headers=_auth("feed:timing:boston-2017"))
             assert response.status_code == 202, response.text
         # reports one by one from stations and in batches from the command post; every 10th resent
         for i, report in enumerate(reports[:200]):
-            principal = f"station:{report['point_id']}"
+            principal = f"station:boston-2017:{report['point_id']}"
             response = client.post("/v1/reports", json=report, headers=_auth(principal))
             assert response.status_code == 202, response.text
             if i % 10 == 0:
@@ -108,7 +108,7 @@ def test_rejected_requests_never_reach_the_warehouse(stack):
     base = f"http://{stack.intake_host}:{stack.intake_port}"
     before = read_snapshot(stack.snapshot_dir, "cramp_reports").height
     with httpx.Client(base_url=base, timeout=30) as client:
-        forbidden = client.post("/v1/reports", json=_report("aid-20mi", 1), headers=_auth("station:aid-23mi"))
+        forbidden = client.post("/v1/reports", json=_report("aid-20mi", 1), headers=_auth("station:boston-2017:aid-23mi"))
         assert forbidden.status_code == 403
         malformed = client.post("/v1/reports", content=b'{"report_id": ', headers={**_auth("command"), "Content-Type": "application/json"})
         assert malformed.status_code in (400, 422)
@@ -119,7 +119,7 @@ def test_rejected_requests_never_reach_the_warehouse(stack):
         # shape is fine, but a dew point above the air temperature fails the pandera check
         weather = client.post("/v1/weather", json={
             "source": "test-station", "location": "Hopkinton", "observed_at_utc": "2017-04-17T14:00:00+00:00",
-            "temp_c": 10.0, "dew_point_c": 15.0, "race_id": "boston-2017"}, headers=_auth("feed:weather"))
+            "temp_c": 10.0, "dew_point_c": 15.0, "race_id": "boston-2017"}, headers=_auth("feed:weather:boston-2017"))
         assert weather.status_code == 202, weather.text
     deadline = time.monotonic() + 120
     quarantine = pl.DataFrame()

@@ -54,6 +54,7 @@ def test_boston_2017_at_600x_lands_every_event_exactly_once(live, source):
     race_s = (events[-1][0] - events[0][0]).total_seconds()
     assert wall_s >= race_s / SPEED - 1  # it really was paced, not dumped
     assert dict(sender.sent) == dict(sent_by_kind)
+    assert sender.throttled == 0, "the default abuse limits never throttle a replay"
 
     want = {TABLE_OF[kind]: n for kind, n in sent_by_kind.items()}
     wait_for_counts(settings, want, timeout_s=240)

@@ -68,9 +68,10 @@ def test_a_stream_file_with_an_unknown_kind_is_refused_naming_the_line(tmp_path)
         replay.read_stream(path)
 
 
-def test_tokens_file_is_private_and_keeps_existing_tokens(tmp_path):
-    path = tmp_path / "tokens.toml"
-    first = replay.ensure_tokens(path, ["command", "station:aid-20mi"])
-    again = replay.ensure_tokens(path, ["command", "station:aid-20mi", "feed:timing"])
-    assert again["command"] == first["command"] and set(again) == {"command", "station:aid-20mi", "feed:timing"}
-    assert path.stat().st_mode & 0o777 == 0o600
+def test_each_event_is_sent_as_its_races_station_or_feed():
+    report = {"race_id": "boston-2017", "point_id": "aid-20mi"}
+    assert replay.principal_for("reports", report) == "station:boston-2017:aid-20mi"
+    assert replay.principal_for("passings", {"race_id": "boston-2018"}) == "feed:timing:boston-2018"
+    assert replay.principal_for("participants", {"race_id": "boston-2018"}) == "feed:timing:boston-2018"
+    assert replay.principal_for("weather", {"race_id": "boston-2017"}) == "feed:weather:boston-2017"
+    assert replay.principal_for("survey", {"race_id": "boston-2017"}) == "feed:survey:boston-2017"

@@ -28,14 +28,14 @@ def test_each_kind_goes_with_its_principal_and_lands(client, intake_settings, ki
 
 
 def test_a_missing_station_token_is_named_before_anything_is_sent(client, kit):
-    sender = replay.IntakeSender("http://testserver", {"feed:timing": "x"}, client=client)
-    with pytest.raises(replay.ReplayError, match="no token for station:aid-05mi"):
+    sender = replay.IntakeSender("http://testserver", {"feed:timing:boston-2017": "x"}, client=client)
+    with pytest.raises(replay.ReplayError, match="no token for station:boston-2017:aid-05mi"):
         sender.check_tokens([(T0, "reports", kit.report("aid-05mi"))])
 
 
 def test_a_rejected_record_stops_the_replay_with_the_intakes_answer(client, intake_settings, kit):
     sender = replay.IntakeSender("http://testserver", dict(kit.TOKENS), client=client)
     bad = {"race_id": kit.RACE_ID, "bib": "1", "point_id": "mat-99k", "net_time_s": 10.0}
-    with pytest.raises(replay.ReplayError, match=r"passings as feed:timing: intake answered 422.*point_id"):
+    with pytest.raises(replay.ReplayError, match=r"passings as feed:timing:boston-2017: intake answered 422.*point_id"):
         sender.send([(T0, "passings", bad)])
     assert kit.landed(intake_settings.landing_dir) == []

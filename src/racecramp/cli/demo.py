@@ -1,8 +1,9 @@
 """`racecramp demo` (what `make demo` runs): the stack plus a live replay.
 
-1. Tokens for the command, the feeds and every station of the Boston course are made once
-   in <data_dir>/tokens.toml (mode 600); their hashes are handed to the stack through
-   RACECRAMP_TOKEN_HASHES, and the command token to the dashboard (RACECRAMP_COMMAND_TOKEN).
+1. New tokens for the command, the feeds and every station of Boston 2017 are made at each
+   start and their hashes registered in the token register (intake.tokens); the plaintext
+   stays in memory (the replay posts with it), the command token goes to the dashboard
+   (RACECRAMP_COMMAND_TOKEN) and one station token is printed to try Station entry with.
 2. Boston 2018, the earlier edition to compare with, is loaded in bulk with SIMULATED cramp
    reports and survey answers (`load_demo`).
 3. `racecramp serve` starts (Prefect server, served flows, intake, dashboard) and Boston
@@ -12,8 +13,6 @@ Everything goes through landing -> validation -> the single writer like any impo
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import polars as pl
 import typer
@@ -31,23 +30,35 @@ DEMO_RACES = ("boston-2017", "boston-2018")
 DEMO_SEED = 2017
 LIVE_RACE = "boston-2017"  # replayed live by `racecramp demo`
 EARLIER_EDITIONS = ("boston-2018",)  # loaded in bulk beside it, for comparison
+TRY_STATION = "aid-20mi"  # its token is printed, to try Station entry with
 
 
 def demo_tokens(settings: Settings, say=print) -> dict[str, str]:
-    """Make (once) and hand to the stack the tokens a demo replay and its users need."""
-    import json
+    """New tokens for the live race's principals (old demo tokens revoked), plaintext in memory only.
+
+    A command token in RACECRAMP_COMMAND_TOKEN that the intake accepts is kept (not re-made)."""
     import os
 
-    from racecramp.config import hash_token
-    from racecramp.simulate.replay import ensure_tokens, race_principals
+    from racecramp.config import COMMAND_TOKEN_ENV
+    from racecramp.domain import COMMAND, station_principal
+    from racecramp.intake.auth import AuthError
+    from racecramp.intake.tokens import issue_tokens, live_tokens
+    from racecramp.simulate.replay import race_principals
     from racecramp.sources.race import read_race
 
-    path = Path(settings.data_dir) / "tokens.toml"
-    tokens = ensure_tokens(path, race_principals(*read_race(DATA / "races" / f"{LIVE_RACE}.toml")))
-    hashes = {**{p: hash_token(t) for p, t in tokens.items()}, **settings.token_hashes}
-    os.environ["RACECRAMP_TOKEN_HASHES"] = json.dumps(hashes)
-    os.environ.setdefault("RACECRAMP_COMMAND_TOKEN", tokens["command"])
-    say(f"demo tokens in {path} (a station volunteer's token, e.g. station:aid-20mi, is there too)")
+    principals = race_principals(*read_race(DATA / "races" / f"{LIVE_RACE}.toml"))
+    given = os.environ.get(COMMAND_TOKEN_ENV)
+    try:
+        given = given if given and live_tokens(settings).principal(given).is_command else None
+    except AuthError:
+        given = None
+    tokens = issue_tokens(settings, [p for p in principals if not (given and p == COMMAND)], replace=True)
+    if given:
+        tokens[COMMAND] = given
+    os.environ[COMMAND_TOKEN_ENV] = tokens[COMMAND]
+    volunteer = station_principal(LIVE_RACE, TRY_STATION)
+    say(f"demo tokens registered in {settings.token_register_path} (new at every start); to try Station entry "
+        f"as {volunteer}: {tokens[volunteer]}")
     return tokens
 
 
@@ -93,7 +104,7 @@ def demo(
         err_console.print("[red]--no-serve goes with --bulk[/red]: a live replay needs the stack running")
         raise typer.Exit(2)
     settings = get_settings()
-    demo_tokens(settings, say=console.print)
+    tokens = demo_tokens(settings, say=console.print)
     if not replay_live:
         load_demo(settings, say=console.print, races=DEMO_RACES)
         if serve_after:
@@ -109,7 +120,7 @@ def demo(
         if "dashboard" in urls:
             console.print(f"[bold green]open the dashboard: {urls['dashboard']}[/bold green]")
         try:
-            run_replay(settings, LIVE_RACE, speed, DEMO_SEED, None, None, None, None, True)
+            run_replay(settings, LIVE_RACE, speed, DEMO_SEED, None, None, None, tokens, True)
         except ReplayError as exc:
             err_console.print(f"[red]replay stopped:[/red] {exc}")
         console.print(f"replay finished; the stack keeps running (dashboard {urls.get('dashboard', '-')}); Ctrl-C to stop")

@@ -9,8 +9,13 @@ from __future__ import annotations
 import hmac
 import importlib.util
 import ipaddress
+import logging
+import math
 import os
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -19,20 +24,31 @@ import httpx
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from racecramp.config import Settings, load_settings
+from racecramp.config import COMMAND_TOKEN_ENV, Settings, load_settings
 from racecramp.views import shared
 
 # Live parts of each page rerun this often (the issue asks for 10 s or faster).
 REFRESH_EVERY = "5s"
 # A volunteer's tablet must not hang on a dead network: give up on the intake after this.
 INTAKE_TIMEOUT_S = 5.0
-COMMAND_TOKEN_ENV = "RACECRAMP_COMMAND_TOKEN"
 LOOPBACK_NAMES = ("localhost",)
 # What st.login() (the default provider) needs under [auth] in .streamlit/secrets.toml.
 OIDC_REQUIRED_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
 ACCESS_CODE_OK = "access_code_ok"
 ACCESS_CODE_ENTRY = "access_code_entry"
 ACCESS_CODE_WRONG = "access_code_wrong"
+ACCESS_CODE_WAIT = "access_code_wait"  # the refusal shown while an attempt must wait
+ACCESS_CODE_ATTEMPTS = "access_code_attempts"  # this browser session's wrong attempts
+# Wrong access codes: the first ACCESS_FREE_ATTEMPTS are only told so; after that each attempt
+# waits twice as long as the one before (5 s, 10 s, 20 s … at most 15 min), per browser session
+# and per client address. A director who mistyped waits seconds; a guesser gets a few tries an hour.
+ACCESS_FREE_ATTEMPTS = 3
+ACCESS_FIRST_WAIT_S = 5.0
+ACCESS_MAX_WAIT_S = 900.0
+ACCESS_CLIENTS_KEPT = 10_000  # client addresses remembered (the least recently seen are forgotten)
+
+log = logging.getLogger(__name__)
+access_clock = time.monotonic  # seconds; tests set their own
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,9 @@ def login_page() -> None:
         with st.form("access"):
             st.text_input("Access code", type="password", key=ACCESS_CODE_ENTRY)
             st.form_submit_button("Enter", type="primary", on_click=_check_access_code)
-        if st.session_state.get(ACCESS_CODE_WRONG):
+        if st.session_state.get(ACCESS_CODE_WAIT):
+            st.error(st.session_state[ACCESS_CODE_WAIT])
+        elif st.session_state.get(ACCESS_CODE_WRONG):
             st.error("Wrong access code.")
     else:
         st.error(
@@ -158,10 +176,76 @@ def login_page() -> None:
     st.caption("Aid-station volunteers: use the Station entry page with your station token.")
 
 
+@dataclass
+class AccessAttempts:
+    """Wrong access codes of one browser session or one client address."""
+
+    failures: int = 0
+    last_failure_s: float = -math.inf
+
+    def wait_s(self, now_s: float) -> float:
+        """Seconds before the next attempt may be checked (0: now)."""
+        if self.failures < ACCESS_FREE_ATTEMPTS:
+            return 0.0
+        backoff = min(ACCESS_MAX_WAIT_S, ACCESS_FIRST_WAIT_S * 2 ** (self.failures - ACCESS_FREE_ATTEMPTS))
+        return max(0.0, self.last_failure_s + backoff - now_s)
+
+    def failed(self, now_s: float) -> None:
+        self.failures += 1
+        self.last_failure_s = now_s
+
+
+_client_attempts: OrderedDict[str, AccessAttempts] = OrderedDict()  # shared by every session of this server
+_client_attempts_lock = threading.Lock()
+
+
+def client_address() -> str | None:
+    """The browser's address as Streamlit saw it (None on loopback, where every visitor looks the same)."""
+    return st.context.ip_address
+
+
+def _attempts_of_client(client: str | None) -> AccessAttempts | None:
+    if client is None:
+        return None
+    with _client_attempts_lock:
+        attempts = _client_attempts.pop(client, None) or AccessAttempts()
+        _client_attempts[client] = attempts
+        while len(_client_attempts) > ACCESS_CLIENTS_KEPT:
+            _client_attempts.popitem(last=False)
+        return attempts
+
+
 def _check_access_code() -> None:
-    """Form callback, so the page that follows the Enter tap already knows the answer."""
+    """Form callback, so the page that follows the Enter tap already knows the answer.
+
+    After ACCESS_FREE_ATTEMPTS wrong codes (in this session, or from this client address) an
+    attempt is not checked until its wait is over; the page says how long."""
+    now = access_clock()
+    session = st.session_state.setdefault(ACCESS_CODE_ATTEMPTS, AccessAttempts())
+    client = client_address()
+    by_client = _attempts_of_client(client)
+    wait = max(session.wait_s(now), by_client.wait_s(now) if by_client else 0.0)
+    st.session_state[ACCESS_CODE_OK] = False
+    if wait > 0:
+        st.session_state[ACCESS_CODE_WRONG] = False
+        st.session_state[ACCESS_CODE_WAIT] = (
+            f"Too many wrong access codes: wait {math.ceil(wait)} s, then try again. Not checked."
+        )
+        return
+    st.session_state[ACCESS_CODE_WAIT] = None
     entered = str(st.session_state.get(ACCESS_CODE_ENTRY) or "")
     ok = hmac.compare_digest(entered.encode(), str(secret("access_code")).encode())
+    if ok:
+        session.failures = 0
+        if by_client is not None:
+            by_client.failures = 0
+    else:
+        session.failed(now)
+        if by_client is not None:
+            by_client.failed(now)
+        failures = max(session.failures, by_client.failures if by_client else 0)
+        if failures >= ACCESS_FREE_ATTEMPTS:
+            log.warning("dashboard: %d wrong access codes from %s; next attempts wait", failures, client or "a loopback session")
     st.session_state[ACCESS_CODE_OK] = ok
     st.session_state[ACCESS_CODE_WRONG] = not ok
 

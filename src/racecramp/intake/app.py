@@ -1,13 +1,15 @@
 """The intake's HTTP routes (FastAPI), wired to the service that does the work.
 
 Routes and OpenAPI here; the work behind each route in intake.service; problem details in
-intake.problems; the body-size bound in intake.middleware; after-append events in
-intake.notifier. 202 means the data is on disk (fsync'ed) in the landing zone.
+intake.problems; the body-size bound and the abuse limits (429) in intake.middleware; who a
+token is in intake.auth and intake.tokens; after-append events in intake.notifier. 202
+means the data is on disk (fsync'ed) in the landing zone.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
@@ -24,7 +26,7 @@ from starlette.datastructures import UploadFile
 
 from racecramp.config import Settings
 from racecramp.intake import auth
-from racecramp.intake.middleware import BodySizeLimit
+from racecramp.intake.middleware import AbuseLimits, BodySizeLimit, ClientRateLimit, client_address
 from racecramp.intake.models import (
     MAX_BATCH_RECORDS,
     AlertActionAccepted,
@@ -59,9 +61,10 @@ _bearer = HTTPBearer(auto_error=False, description="a station's, feed's or the c
 
 _ERRORS = {
     401: {"model": ErrorDetail, "description": "no token, or a token that matches no principal"},
-    403: {"model": ErrorDetail, "description": "this principal may not post this (e.g. a station posting for another station)"},
+    403: {"model": ErrorDetail, "description": "this principal may not post this (e.g. a station posting for another station or race)"},
     413: {"model": ErrorDetail, "description": f"body over intake_max_body_bytes, or more than {MAX_BATCH_RECORDS} records"},
     422: {"model": ErrorDetail, "description": "malformed JSON or a field with a bad value; each problem names its field"},
+    429: {"model": ErrorDetail, "description": "over an abuse limit (per client, per principal, failed authentications): retry after Retry-After s"},
 }
 _COURSE_ERRORS = {503: {"model": ErrorDetail, "description": "no course published yet: run racecramp import course / ingest first"}}
 
@@ -94,9 +97,11 @@ _SURVEY_BODY = {
 }
 
 
-def create_app(settings: Settings, on_appended: OnAppended | None = None) -> FastAPI:
-    """The intake ASGI app for `settings`; `on_appended(kind, batch)` runs after each landing."""
+def create_app(settings: Settings, on_appended: OnAppended | None = None, clock: Callable[[], float] = time.monotonic) -> FastAPI:
+    """The intake ASGI app for `settings`; `on_appended(kind, batch)` runs after each landing;
+    `clock` (seconds) paces the abuse limits."""
     intake = Intake(settings, on_appended)
+    limits = AbuseLimits(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,17 +118,22 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.intake = intake
+    app.state.limits = limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.intake_max_body_bytes)
+    app.add_middleware(ClientRateLimit, limit=limits.client)  # outermost: a flood is refused before any work
 
     @app.exception_handler(RequestValidationError)
     async def _validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": pydantic_problems(list(exc.errors()), prefix=())})
 
-    async def principal(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> auth.Principal:
+    async def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> auth.Principal:
         try:
-            return intake.verifier.principal(credentials.credentials if credentials else None)
+            who = intake.tokens.principal(credentials.credentials if credentials else None)
         except auth.AuthError as exc:
+            limits.failed_authentication(client_address(request.scope))
             raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        limits.authenticated(who.name)
+        return who
 
     async def body(request: Request) -> bytes:
         return await request.body()
@@ -182,11 +192,12 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
             filename = upload.filename or "upload.csv"
             race_id = form.get("race_id")
         race_id = race_id if isinstance(race_id, str) and race_id.strip() else None
-        return await run_in_threadpool(intake.post_survey, who, content, filename, race_id)
+        return await run_in_threadpool(forbidden, lambda: intake.post_survey(who, content, filename, race_id))
 
     @app.post(
         "/v1/alerts/{alert_id}/actions", status_code=202, response_model=AlertActionAccepted, tags=["intake"],
-        responses=_ERRORS, openapi_extra=_json_body(AlertActionIn),
+        responses={**_ERRORS, 404: {"model": ErrorDetail, "description": "no such alert in the published alerts"}},
+        openapi_extra=_json_body(AlertActionIn),
     )
     def post_alert_action(
         alert_id: str = PathParam(pattern=ALERT_ID_PATTERN, description="the alert's id"),
@@ -205,7 +216,8 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
         who: auth.Principal = Depends(principal),
         raw: bytes = Depends(body),
     ) -> RaceCloseAccepted:
-        """Close the race (command token only): {"by": "..."}; triggers the post-race report."""
+        """Close the race (command token only): {"by": "..."}; triggers the post-race report. Closing it again lands
+        nothing and answers as the first time."""
         return forbidden(lambda: intake.post_race_close(who, race_id, raw))
 
     @app.get("/v1/health", response_model=Health, tags=["health"], responses={503: {"model": Health, "description": "landing zone not writable"}})

@@ -3,7 +3,8 @@
 A 202 is sent only after `landing.append_records` has returned, i.e. after the batch file is
 fsync'ed and renamed into place. Then the notifier announces the batch on its background
 thread. Records are checked against the published course with the km/course rule the ingest
-uses too (validation.course_rules), so both explain a bad km in the same words.
+uses too (validation.course_rules), so both explain a bad km in the same words, and against
+the token's race: a station or feed token posts for its own race only (403 otherwise).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ from racecramp.intake.models import (
 )
 from racecramp.intake.notifier import Notifier, OnAppended
 from racecramp.intake.problems import field_path, parse_json, problem, too_many, unprocessable, validate_body
+from racecramp.intake.tokens import LiveTokens
 from racecramp.landing.kinds import KINDS
+from racecramp.publish.snapshots import load_snapshot
 from racecramp.sources.tabular import muscle_list
 from racecramp.validation.context import CourseNotPublished, CourseSnapshotError, ValidationContext, context_from_snapshots
 from racecramp.validation.course_rules import course_rule_failures, fill_point_km, race_failures
@@ -69,12 +72,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 
 class Intake:
-    """Everything the endpoints share: settings, idempotency index, notifier."""
+    """Everything the endpoints share: settings, tokens, idempotency index, notifier."""
 
     def __init__(self, settings: Settings, on_appended: OnAppended | None):
         self.settings = settings
         self.landing_dir = Path(settings.landing_dir)
-        self.verifier = auth.TokenVerifier(settings.token_hashes)
+        self.tokens = LiveTokens(settings)  # re-reads the token register when it changes
+        self._close_lock = threading.Lock()
         self.index_path = Path(settings.data_dir) / "intake" / "idempotency.sqlite"
         self._index: IdempotencyIndex | None = None
         self._index_lock = threading.Lock()
@@ -141,7 +145,8 @@ class Intake:
         else:
             raise unprocessable([problem(("body",), 'expected a JSON object: one report, or {"reports": [...]}', "model_type")])
         for report, loc in zip(reports, locs):
-            auth.require_station(principal, report.point_id, field_path(loc + ("point_id",)))
+            auth.require_station(principal, report.race_id, report.point_id,
+                                 field_path(loc + ("race_id",)), field_path(loc + ("point_id",)))
         records = REPORTS.dump_python(reports, mode="json")
         for rec in records:
             rec["entered_by"] = principal.station or principal.name  # who sent it, never a typed field
@@ -205,6 +210,8 @@ class Intake:
         too_many(kind, data.get(kind))
         records = list_adapter.dump_python(getattr(validate_body(batch_adapter, data), kind), mode="json")
         locs = [("body", kind, i) for i in range(len(records))]
+        for record, loc in zip(records, locs):
+            auth.require_race(principal, record["race_id"], field_path(loc + ("race_id",)))
         context = self.context()
         problems = course_problems(context, records, locs, fill_km=not race_only, race_only=race_only)
         problems += window_problems(context, kind, records, locs)
@@ -223,20 +230,24 @@ class Intake:
     def post_weather(self, principal: auth.Principal, body: bytes) -> BatchAccepted:
         auth.require(principal, "weather")
         data = parse_json(body)
-        single = not (isinstance(data, dict) and "observations" in data)
-        if not single:
+        if isinstance(data, dict) and "observations" in data:
             too_many("observations", data["observations"])
             observations = validate_body(WEATHER_BATCH, data).observations
+            locs: list[tuple[Any, ...]] = [("body", "observations", i) for i in range(len(observations))]
         elif isinstance(data, dict):
             observations = [validate_body(WEATHER, data)]
+            locs = [("body",)]
         else:
             raise unprocessable(
                 [problem(("body",), 'expected a JSON object: one observation, or {"observations": [...]}', "model_type")]
             )
         records = WEATHERS.dump_python(observations, mode="json")
+        for record, loc in zip(records, locs):
+            if record["race_id"] is None:  # a race's weather feed collects for that race
+                record["race_id"] = principal.race_id
+            auth.require_race(principal, record["race_id"], field_path(loc + ("race_id",)))
         context = self.published_context()
         if context is not None:  # without a published course there is no window yet; the ingest checks again
-            locs = [("body",) if single else ("body", "observations", i) for i in range(len(records))]
             problems = window_problems(context, "weather", records, locs)
             if problems:
                 raise unprocessable(problems)
@@ -247,6 +258,10 @@ class Intake:
     def post_alert_action(self, principal: auth.Principal, alert_id: str, body: bytes) -> AlertActionAccepted:
         auth.require(principal, "alert_actions")
         action = validate_body(ALERT_ACTION, parse_json(body))
+        alerts = load_snapshot(self.settings.snapshot_dir, "alerts", ("alert_id",))
+        if alerts is None or alert_id not in set(alerts["alert_id"].to_list()):
+            published = "no alerts are published yet" if alerts is None else f"the published alerts ({alerts.height}) have no such id"
+            raise HTTPException(status_code=404, detail=f"alert_id={alert_id!r}: {published}; expected an alert_id from the alerts snapshot")
         record = {"alert_id": alert_id, "action": action.action, "by": action.by or principal.name,
                   "at_utc": datetime.now(UTC).isoformat()}
         batch = self.land("alert_actions", [record], principal)
@@ -256,7 +271,10 @@ class Intake:
     # -- race closure --
 
     def post_race_close(self, principal: auth.Principal, race_id: str, body: bytes) -> RaceCloseAccepted:
-        """Land a race_closures record, then announce racecramp.race.closed (the report deployment's trigger)."""
+        """Land a race_closures record, then announce racecramp.race.closed (the report deployment's trigger).
+
+        Closing a closed race lands nothing and answers as the first closure did (its time and batch).
+        """
         from racecramp.report.closure import closure_record, race_closed
 
         auth.require(principal, "race_closures")
@@ -265,8 +283,12 @@ class Intake:
         if problems:
             raise unprocessable(problems)
         closed_by = close.by or principal.name
-        record = closure_record(race_id, closed_by)
-        batch = self.land("race_closures", [record], principal)
+        with self._close_lock:
+            first = self._first_closure(race_id)
+            if first is not None:
+                return first
+            record = closure_record(race_id, closed_by)
+            batch = self.land("race_closures", [record], principal)
         self.notify("race_closures", batch)
         if self.notifier is not None:
             self.notifier.submit_call(
@@ -275,10 +297,24 @@ class Intake:
             )
         return RaceCloseAccepted(race_id=race_id, closed_at_utc=record["closed_at_utc"], batch_id=batch.batch_id)
 
+    def _first_closure(self, race_id: str) -> RaceCloseAccepted | None:
+        """The earliest closure of the race in the landing zone (by the intake or `racecramp close-race`), if any."""
+        for batch in landing.list_batches(self.landing_dir, ["race_closures"]):
+            records, _, _ = landing.read_batch(batch)
+            rows = records.to_dicts() if isinstance(records, pl.DataFrame) else records
+            for record in rows:
+                if record.get("race_id") == race_id:
+                    at = record["closed_at_utc"]
+                    at = at.isoformat() if isinstance(at, datetime) else str(at)
+                    return RaceCloseAccepted(race_id=race_id, closed_at_utc=at, batch_id=batch.batch_id)
+        return None
+
     # -- survey --
 
     def post_survey(self, principal: auth.Principal, content: bytes, filename: str, race_id: str | None) -> SurveyAccepted:
-        frame = _read_survey_csv(content, race_id)
+        if race_id is not None:
+            auth.require_race(principal, race_id, "race_id")
+        frame = _read_survey_csv(content, race_id or principal.race_id)  # a race's survey feed uploads that race's survey
         known = [c for c in frame.columns if c in SURVEY_COLUMNS]
         ignored = [c for c in frame.columns if c not in SURVEY_COLUMNS]
         frame = frame.select(known).with_columns(
@@ -290,6 +326,9 @@ class Intake:
                 record["muscles"] = muscle_list(record["muscles"], {})
         origin = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "upload.csv").name)[:100]
         locs = [("body", "file", f"row {i + 2}") for i in range(len(records))]
+        for record, loc in zip(records, locs):
+            if record["race_id"] is not None:
+                auth.require_race(principal, record["race_id"], field_path(loc + ("race_id",)))
         problems = personal_problems("survey", records, locs)
         context = self.published_context()
         if context is not None:
@@ -318,6 +357,9 @@ class Intake:
         except (CourseNotPublished, CourseSnapshotError) as exc:
             published = False
             problems.append(str(exc))
+        self.tokens.verifier()  # re-reads the token register if it changed
+        if self.tokens.problem is not None:
+            problems.append(f"{self.tokens.problem}; the tokens read before stay in force")
         status = "ok" if not problems else ("degraded" if writable else "failing")
         health = Health(
             status=status, version=VERSION, landing_dir=str(self.landing_dir), landing_writable=writable,

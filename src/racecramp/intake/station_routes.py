@@ -121,8 +121,8 @@ class StationSession(BaseModel):
 
 
 def race_for(settings: Settings, principal: auth.Principal) -> str:
-    """The race a principal reports to: for now the one race this intake serves."""
-    return settings.race_id
+    """The race a principal reports to: a station token's own race; the command token's is the configured race_id."""
+    return principal.race_id or settings.race_id
 
 
 def report_fields() -> list[ReportField]:

@@ -4,13 +4,13 @@ The source is a real race: its race file, its results with splits (through a map
 its hourly race-day weather; `--race boston-2017` picks the files shipped in data/. The simulator (racecramp.simulate) plants cramps and
 survey answers; `simulate.events.event_stream` orders everything in race time. The replay
 sends each event when its race time comes, scaled by `speed`, through the intake API with
-the token of the principal that would send it in a real race:
+the token of the principal that would send it in a real race (`principal_for`):
 
-    participants  -> POST /v1/participants  feed:timing   (start list, an hour before the gun)
-    passings      -> POST /v1/passings      feed:timing
-    weather       -> POST /v1/weather       feed:weather  (10-minute steps, interpolated)
-    reports       -> POST /v1/reports       station:<point_id> of the reporting station
-    survey        -> POST /v1/survey (CSV)  feed:survey   (after each runner finishes)
+    participants  -> POST /v1/participants  feed:timing:<race_id>   (start list, an hour before the gun)
+    passings      -> POST /v1/passings      feed:timing:<race_id>
+    weather       -> POST /v1/weather       feed:weather:<race_id>  (10-minute steps, interpolated)
+    reports       -> POST /v1/reports       station:<race_id>:<point_id> of the reporting station
+    survey        -> POST /v1/survey (CSV)  feed:survey:<race_id>   (after each runner finishes)
 
 or, offline, to a canonical JSON-lines file (`--to DIR`) that a later replay can send
 (`--from FILE`). Every record carries simulated = true.
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
-import tomllib
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ import httpx
 import polars as pl
 
 from racecramp.data import data_dir
+from racecramp.domain import COMMAND, FEED_SURVEY, FEED_TIMING, FEED_WEATHER, feed_principal, station_principal
 from racecramp.durable import atomic_write, atomic_write_text
 from racecramp.errors import RacecrampError
 from racecramp.intake.models import MAX_BATCH_RECORDS
@@ -68,15 +67,17 @@ ENDPOINT = {
     KIND_WEATHER: ("/v1/weather", "observations"),
     KIND_REPORTS: ("/v1/reports", "reports"),
 }
-FEED_PRINCIPAL = {
-    KIND_PARTICIPANTS: "feed:timing",
-    KIND_PASSINGS: "feed:timing",
-    KIND_WEATHER: "feed:weather",
-    KIND_SURVEY: "feed:survey",
+# The feed that sends each kind but reports (which a station sends).
+FEED_OF = {
+    KIND_PARTICIPANTS: FEED_TIMING,
+    KIND_PASSINGS: FEED_TIMING,
+    KIND_WEATHER: FEED_WEATHER,
+    KIND_SURVEY: FEED_SURVEY,
 }
 
 # How the sender paces itself and rides out a stack that is restarting.
 TICK_S = 0.5
+MIN_SLEEP_S = 0.001
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
 RETRY_DEADLINE_S = 180.0
@@ -168,44 +169,25 @@ def build_events(source: ReplaySource, seed: int = DEFAULT_SEED) -> list[Event]:
     return event_stream(sim, source.passings, source.weather)
 
 
-def station_principals(course: pl.DataFrame, distance_km: float) -> list[str]:
-    """station:<point_id> of every point where the simulator can report a cramp."""
+def station_principals(race_id: str, course: pl.DataFrame, distance_km: float) -> list[str]:
+    """station:<race_id>:<point_id> of every point where the simulator can report a cramp."""
     stations, _ = medical_stations(course, distance_km)
-    return [f"station:{p}" for p in stations["point_id"].to_list()]
+    return [station_principal(race_id, p) for p in stations["point_id"].to_list()]
+
+
+def principal_for(kind: str, record: dict[str, Any]) -> str:
+    """Who sends this event in a real race: the reporting station, else the race's feed for the kind."""
+    if kind == KIND_REPORTS:
+        return station_principal(record["race_id"], record["point_id"])
+    return feed_principal(FEED_OF[kind], record["race_id"])
 
 
 def needed_principals(events: Iterable[Event]) -> list[str]:
     """Every principal whose token the replay of these events needs."""
-    needed = set()
-    for _, kind, record in events:
-        needed.add(f"station:{record['point_id']}" if kind == KIND_REPORTS else FEED_PRINCIPAL[kind])
-    return sorted(needed)
+    return sorted({principal_for(kind, record) for _, kind, record in events})
 
 
 # ---------------------------------------------------------------- files
-
-
-def read_tokens(path: Path) -> dict[str, str]:
-    """A TOML file of plaintext tokens: [tokens] "principal" = "token"."""
-    try:
-        spec = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ReplayError(f"tokens file {path}: {exc}") from None
-    tokens = spec.get("tokens")
-    if not isinstance(tokens, dict) or not all(isinstance(v, str) and v for v in tokens.values()):
-        raise ReplayError(f'tokens file {path}: expected a [tokens] table of "principal" = "token" strings')
-    return dict(tokens)
-
-
-def write_tokens(path: Path, tokens: dict[str, str]) -> None:
-    """Write plaintext tokens readable by the owner only (mode 600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# racecramp tokens (plaintext: keep this file private)", "[tokens]"]
-    lines += [f'"{principal}" = "{token}"' for principal, token in sorted(tokens.items())]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
 
 
 def write_stream(events: list[Event], directory: Path, name: str) -> tuple[Path, Path]:
@@ -266,6 +248,7 @@ class IntakeSender:
     tokens: dict[str, str]
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=HTTP_TIMEOUT_S))
     retries: int = 0
+    throttled: int = 0  # 429 answers (each also counted in retries)
     sent: Counter = field(default_factory=Counter)
 
     def check_tokens(self, events: Iterable[Event]) -> None:
@@ -273,28 +256,21 @@ class IntakeSender:
         if missing:
             raise ReplayError(
                 f"tokens: no token for {', '.join(missing)}; expected every principal the replay posts as "
-                "(make them with `racecramp tokens --race RACE --out FILE`)"
+                "(make them with `racecramp tokens --race RACE --out FILE`, then pass --tokens FILE)"
             )
 
     def send(self, events: list[Event]) -> None:
-        by_kind: dict[str, list[dict[str, Any]]] = {}
+        """Post these events: per kind in SEND_ORDER, one request (or chunk) per sending principal."""
+        by_sender: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for _, kind, record in events:
-            by_kind.setdefault(kind, []).append(record)
-        for kind in SEND_ORDER:
-            records = by_kind.get(kind)
-            if not records:
-                continue
-            if kind == KIND_REPORTS:
-                by_station: dict[str, list[dict[str, Any]]] = {}
-                for record in records:
-                    by_station.setdefault(record["point_id"], []).append(record)
-                for point_id, station_records in sorted(by_station.items()):
-                    self._post_json(kind, f"station:{point_id}", station_records)
-            elif kind == KIND_SURVEY:
+            by_sender.setdefault((kind, principal_for(kind, record)), []).append(record)
+        for kind, principal in sorted(by_sender, key=lambda key: (SEND_ORDER.index(key[0]), key[1])):
+            records = by_sender[kind, principal]
+            if kind == KIND_SURVEY:
                 for start in range(0, len(records), MAX_BATCH_RECORDS):
-                    self._post_survey(records[start : start + MAX_BATCH_RECORDS])
+                    self._post_survey(principal, records[start : start + MAX_BATCH_RECORDS])
             else:
-                self._post_json(kind, FEED_PRINCIPAL[kind], records)
+                self._post_json(kind, principal, records)
 
     def _post_json(self, kind: str, principal: str, records: list[dict[str, Any]]) -> None:
         path, key = ENDPOINT[kind]
@@ -303,15 +279,15 @@ class IntakeSender:
             self._post(kind, principal, lambda: self.client.post(self.url + path, json={key: chunk}, headers=self._auth(principal)))
             self.sent[kind] += len(chunk)
 
-    def _post_survey(self, records: list[dict[str, Any]]) -> None:
+    def _post_survey(self, principal: str, records: list[dict[str, Any]]) -> None:
         buffer = io.BytesIO()
         pl.DataFrame(records).write_csv(buffer)
         content = buffer.getvalue()
         self._post(
             KIND_SURVEY,
-            FEED_PRINCIPAL[KIND_SURVEY],
+            principal,
             lambda: self.client.post(
-                self.url + "/v1/survey", files={"file": ("replay-survey.csv", content, "text/csv")}, headers=self._auth("feed:survey")
+                self.url + "/v1/survey", files={"file": ("replay-survey.csv", content, "text/csv")}, headers=self._auth(principal)
             ),
         )
         self.sent[KIND_SURVEY] += len(records)
@@ -333,6 +309,9 @@ class IntakeSender:
                 if response.status_code != 429 and response.status_code < 500:
                     raise ReplayError(f"{kind} as {principal}: intake answered {response.status_code}: {response.text[:500]}")
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                if response.status_code == 429:
+                    self.throttled += 1
+                    wait = max(wait, _retry_after_s(response))
             if time.monotonic() > deadline:
                 raise ReplayError(f"{kind} as {principal}: intake at {self.url} still failing after {RETRY_DEADLINE_S:.0f} s ({problem})")
             self.retries += 1
@@ -341,6 +320,14 @@ class IntakeSender:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    """The Retry-After of a 429 in seconds (0 when absent or not a number of seconds)."""
+    try:
+        return float(response.headers.get("Retry-After", "0"))
+    except ValueError:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -372,7 +359,8 @@ def run(
         due = bisect_right(offsets, elapsed * speed) if speed > 0 else len(events)
         if due == done:
             next_wall = offsets[done] / speed
-            sleep(min(TICK_S, max(next_wall - elapsed, 0.0)))
+            # at least a millisecond: at 0 a float rounding (next_wall == elapsed, yet not due) would spin forever
+            sleep(min(TICK_S, max(next_wall - elapsed, MIN_SLEEP_S)))
             continue
         if speed <= 0:
             due = min(len(events), done + MAX_BATCH_RECORDS)
@@ -387,27 +375,13 @@ def run(
 
 # ---------------------------------------------------------------- setup for a local stack
 
-FEED_PRINCIPALS = ("command", "feed:timing", "feed:weather", "feed:survey")
-
-
 def race_principals(races: pl.DataFrame, course: pl.DataFrame) -> list[str]:
-    """The command, the feeds, and every station of the race that can report a cramp
-    (races, course as read by sources.race.read_race)."""
+    """The command, the race's feeds, and every station of the race that can report a cramp
+    (races, course as read by sources.race.read_race or published)."""
+    race_id = str(races["race_id"][0])
     distance = float(races["distance_km"][0])
-    return [*FEED_PRINCIPALS, *station_principals(course.with_columns(pl.col("km").cast(pl.Float64)), distance)]
-
-
-def ensure_tokens(path: Path, principals: Iterable[str]) -> dict[str, str]:
-    """Tokens from `path`, with a fresh random token for each principal it lacks (written back)."""
-    import secrets
-
-    path = Path(path)
-    tokens = read_tokens(path) if path.exists() else {}
-    missing = [p for p in principals if p not in tokens]
-    if missing or not path.exists():
-        tokens.update({p: secrets.token_urlsafe(24) for p in missing})
-        write_tokens(path, tokens)
-    return tokens
+    feeds = [feed_principal(feed, race_id) for feed in (FEED_TIMING, FEED_WEATHER, FEED_SURVEY)]
+    return [COMMAND, *feeds, *station_principals(race_id, course.with_columns(pl.col("km").cast(pl.Float64)), distance)]
 
 
 def ensure_race_published(settings: Any, source: ReplaySource) -> bool:

@@ -41,8 +41,8 @@ simulated row is labelled simulated.
 def _principals(names: tuple[str, ...]) -> str:
     if not names:
         return "imported by the CLI only"
-    words = {STATION: f"`{STATION_PREFIX}<point_id>` (its own point)", COMMAND: "`command`"}
-    return "sent by " + ", ".join(words.get(n, f"`{n}`") for n in names)
+    words = {STATION: f"`{STATION_PREFIX}<race_id>:<point_id>` (its own race and point)", COMMAND: "`command`"}
+    return "sent by " + ", ".join(words.get(n, f"`{n}:<race_id>`") for n in names)
 
 
 def _table(columns: tuple[Column, ...]) -> list[str]:
