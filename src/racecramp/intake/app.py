@@ -100,6 +100,7 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        intake.start()
         yield
         intake.close()
 
