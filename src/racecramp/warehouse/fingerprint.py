@@ -2,7 +2,9 @@
 
 Two warehouses with the same fingerprints hold the same rows (in any order): a rebuild from
 the landing zone and a restored backup are checked against the original this way. Columns
-that record when *this* warehouse did its work, not what it holds, are left out.
+that record when and where *this* warehouse did its work, not what it holds, are left out:
+the wall-clock time of a migration, a merge or a model fit, and the absolute path of the
+batch file merged (another data dir has other paths; the batch_id names the file).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-# table -> columns stamped with the wall-clock time of the work (a rebuild does it later)
-WORK_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
+# table -> columns stamped with when and where the work was done (a rebuild does it later)
+WORK_COLUMNS: dict[str, tuple[str, ...]] = {
     "schema_migrations": ("applied_at_utc",),
-    "landing_log": ("ingested_at_utc",),
+    "landing_log": ("path", "ingested_at_utc"),
     "survey_rate_ratios": ("computed_at_utc",),
 }
 
@@ -45,7 +47,7 @@ def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, leave_out: tup
 
 def fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, TableFingerprint]:
     """{table: fingerprint} for every table of the warehouse."""
-    return {t: table_fingerprint(con, t, WORK_TIME_COLUMNS.get(t, ())) for t in warehouse_tables(con)}
+    return {t: table_fingerprint(con, t, WORK_COLUMNS.get(t, ())) for t in warehouse_tables(con)}
 
 
 def differences(expected: dict[str, TableFingerprint], actual: dict[str, TableFingerprint]) -> list[str]:
