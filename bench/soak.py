@@ -10,7 +10,7 @@ minutes, while a seeded chaos loop, one fault at a time every 1-3 minutes:
   until the ingest publishes again;
 - once, fills the landing zone's file system for a minute: the landing zone is a small tmpfs
   mounted for the soak (root and mount rights needed), filled with a filler file and freed;
-- once, takes `racecramp backup` while everything runs.
+- half-way, takes `racecramp backup` while everything runs (and the chaos goes on).
 
 and all along: one station's clock runs 10 minutes ahead (its reports carry that time), the
 passings of one timing mat arrive 30 minutes late and shuffled, and the senders resend a
@@ -152,9 +152,11 @@ class SoakResult:
 
 
 def busiest_window(events: list[replay.Event], race_s: float) -> tuple[datetime, datetime]:
-    """The stretch of `race_s` race seconds (starting on a whole minute) holding the most events."""
-    t0 = events[0][0]
-    offsets = [(emit - t0).total_seconds() for emit, _, _ in events]
+    """The stretch of `race_s` race seconds (starting on a whole minute) holding the most race
+    events (the start list, all sent at one moment before the gun, is not one)."""
+    racing = [e for e in events if e[1] != KIND_PARTICIPANTS]
+    t0 = racing[0][0]
+    offsets = [(emit - t0).total_seconds() for emit, _, _ in racing]
     starts = range(0, max(1, int(offsets[-1] - race_s) + 1), 60)
     best = max(starts, key=lambda s: bisect.bisect_left(offsets, s + race_s) - bisect.bisect_left(offsets, s))
     return t0 + timedelta(seconds=best), t0 + timedelta(seconds=best + race_s)
@@ -268,6 +270,13 @@ class Soak:
         self.acked_alerts: list[str] = []
         self.backup_dir = Path(settings.data_dir).parent / "backup"
 
+    def guarded(self, work, *args) -> None:
+        """Run a thread's work; an exception in it is a problem of the soak, not a silent death."""
+        try:
+            work(*args)
+        except Exception as exc:  # noqa: BLE001 - reported with its type and message
+            self.result.problems.append(f"{work.__name__} failed: {type(exc).__name__}: {exc}")
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
@@ -319,19 +328,19 @@ class Soak:
         self.rng.shuffle(order)
         plan = [("kill", order[i % len(order)]) for i in range(1000)]
         plan.insert(1, ("disk_full", "landing"))
-        plan.insert(2, ("backup", "data dir"))
         for kind, target in plan:
             if self.stop.wait(self.rng.uniform(*kill_every_s)) or self.replay_done.is_set():
                 return
             if kind == "kill":
                 self.kill(target)
-            elif kind == "disk_full":
-                self.fill_landing(landing_dir, disk_full_s)
             else:
-                self.take_backup()
+                self.fill_landing(landing_dir, disk_full_s)
 
-    def take_backup(self) -> None:
-        """`racecramp backup` while everything runs (restored and compared at the end)."""
+    def take_backup(self, after_s: float) -> None:
+        """`racecramp backup` while everything runs, whatever the chaos loop does meanwhile
+        (restored and compared at the end)."""
+        if self.stop.wait(after_s):
+            return
         fault = Fault("backup", "data dir", self.elapsed())
         self.result.faults.append(fault)
         began = time.monotonic()
@@ -516,8 +525,9 @@ def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = Non
             say("stack up; replay and chaos start")
             sender = AcknowledgedSender(f"http://{settings.intake_host}:{settings.intake_port}", tokens, rng)
             soak = Soak(settings, tokens, serve, result, random.Random(seed + 1), start, end)
-            threads = [threading.Thread(target=soak.monitor, daemon=True),
-                       threading.Thread(target=soak.chaos, args=(kill_every_s, disk_full_s, landing_dir), daemon=True)]
+            threads = [threading.Thread(target=soak.guarded, args=(soak.monitor,), daemon=True),
+                       threading.Thread(target=soak.guarded, args=(soak.chaos, kill_every_s, disk_full_s, landing_dir), daemon=True),
+                       threading.Thread(target=soak.guarded, args=(soak.take_backup, minutes * 60 / 2), daemon=True)]
             for t in threads:
                 t.start()
             try:
@@ -531,6 +541,7 @@ def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = Non
             result.requests_resent, result.sender_retries = sender.resent, sender.retries
             say("replay done; waiting for the chaos loop's last fault to recover and the ingest to drain")
             threads[1].join(timeout=RECOVERY_TIMEOUT_S + disk_full_s + 30)
+            threads[2].join(timeout=RECOVERY_TIMEOUT_S)
             if not wait_drained(settings, DRAIN_TIMEOUT_S):
                 result.problems.append(f"ingest stuck: landed batches not all merged {DRAIN_TIMEOUT_S:.0f} s after the replay")
             soak.stop.set()
