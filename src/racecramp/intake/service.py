@@ -4,8 +4,9 @@ A 202 is sent only after `landing.append_records` has returned, i.e. after the b
 fsync'ed and renamed into place. Then the notifier announces the batch on its background
 thread. A 5xx means "not stored", except one: reports that landed while the idempotency index
 could not be written (a full disk) are answered 503 saying they were stored and that a
-retry with the same report_ids is safe (the ingest merges reports by report_id). Records are checked against the published course with the km/course rule the ingest
-uses too (validation.course_rules), so both explain a bad km in the same words.
+retry with the same report_ids is safe (the ingest merges reports by report_id). Records
+are checked against the published course with the km/course rule the ingest uses too
+(validation.course_rules), so both explain a bad km in the same words.
 """
 
 from __future__ import annotations
