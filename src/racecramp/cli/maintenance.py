@@ -10,21 +10,27 @@ import typer
 from racecramp.cli.common import console, err_console, get_settings
 
 
+def say(text: str) -> None:
+    """One line per fact, paths unbroken (they are copied from the terminal)."""
+    console.print(text, soft_wrap=True, highlight=False)
+
+
 def rebuild():
     """Recreate warehouse.duckdb from every batch in the landing zone, then publish (the old file is kept aside)."""
     from racecramp.warehouse.rebuild import rebuild as rebuild_warehouse
 
     settings = get_settings()
-    console.print(f"rebuilding {settings.warehouse_path} from {settings.landing_dir} ...")
+    say(f"rebuilding {settings.warehouse_path} from {settings.landing_dir} ...")
     report = rebuild_warehouse(settings)
-    console.print(f"{report.batches} batches merged: {report.accepted} accepted, {report.quarantined} quarantined "
+    say(f"{report.batches} batches merged: {report.accepted} accepted, {report.quarantined} quarantined "
                   f"({report.seconds:.1f} s); snapshots published")
     if report.alerts_carried is None:
-        err_console.print("[yellow]no published alerts snapshot: alerts were evaluated afresh at each race's clock[/yellow]")
+        err_console.print("[yellow]no published alerts snapshot: alerts were evaluated afresh at each race's clock[/yellow]",
+                          soft_wrap=True)
     else:
-        console.print(f"alert history: {report.alerts_carried} alerts carried over from the published snapshot")
+        say(f"alert history: {report.alerts_carried} alerts carried over from the published snapshot")
     if report.old_file is not None:
-        console.print(f"the previous warehouse file is kept as {report.old_file} (delete it when no longer needed)")
+        say(f"the previous warehouse file is kept as {report.old_file} (delete it when no longer needed)")
 
 
 def backup(directory: Path = typer.Argument(..., file_okay=False, help="a new or empty folder for the backup")):
@@ -32,7 +38,7 @@ def backup(directory: Path = typer.Argument(..., file_okay=False, help="a new or
     from racecramp.warehouse.backup import backup as take_backup
 
     report = take_backup(get_settings(), directory)
-    console.print(f"backup in {report.directory}: {report.tables} warehouse tables "
+    say(f"backup in {report.directory}: {report.tables} warehouse tables "
                   f"({report.warehouse_bytes / 1e6:.1f} MB), {report.batches} landing batches")
 
 
@@ -42,7 +48,7 @@ def restore(directory: Path = typer.Argument(..., exists=True, file_okay=False, 
 
     settings = get_settings()
     report = restore_backup(settings, directory)
-    console.print(f"restored {report.directory} into {settings.data_dir}: {report.tables} tables identical to the backup, "
+    say(f"restored {report.directory} into {settings.data_dir}: {report.tables} tables identical to the backup, "
                   f"{report.batches} landing batches")
 
 
