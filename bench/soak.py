@@ -490,6 +490,21 @@ def stop_serve(serve_process: subprocess.Popen, serve: psutil.Process) -> None:
             continue
 
 
+def _settings_from(config: Path) -> Settings:
+    """The soak's settings, read from its racecramp.toml, leaving this process's environment as it was."""
+    saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR")}
+    os.environ["RACECRAMP_CONFIG"] = str(config)
+    os.environ.pop("RACECRAMP_DATA_DIR", None)
+    try:
+        return load_settings()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = None,
              kill_every_s: tuple[float, float] = (60.0, 180.0), disk_full_s: float = 60.0,
              say=print) -> SoakResult:
@@ -506,9 +521,8 @@ def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = Non
     config = write_config(workdir, tokens=tokens)
     env = {**os.environ, "RACECRAMP_CONFIG": str(config), "RACECRAMP_COMMAND_TOKEN": tokens["command"]}
     env.pop("RACECRAMP_DATA_DIR", None)
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    settings = load_settings()
+    env.pop("PREFECT_API_URL", None)  # the stack's own Prefect server, set by serve
+    settings = _settings_from(config)
     started = time.monotonic()
     with tiny_filesystem(settings.landing_dir, LANDING_BYTES) as landing_dir:
         import_race(settings, source.race_path)
