@@ -87,16 +87,37 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> Path
     return atomic_write(path, lambda tmp: tmp.write_bytes(data), mode=mode)
 
 
+def writer_pid(tmp: Path) -> int | None:
+    """The pid in a temporary's name (`.<name>.<pid>.tmp`), None when it has none."""
+    _, _, pid = tmp.name[1 : -len(TMP_SUFFIX)].rpartition(".")
+    return int(pid) if pid.isdigit() else None
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
 def remove_stale_temporaries(directory: Path) -> list[Path]:
     """Delete temporary files left under `directory` by writers that died (kill -9, full disk).
 
-    Only call this where no writer can be mid-write (at start-up, before serving)."""
+    A temporary whose writer (the pid in its name) is still running is left alone, so this is
+    safe at any process's start (the intake's, `racecramp serve`'s) while others write."""
     removed = []
     directory = Path(directory)
     if not directory.is_dir():
         return removed
     for tmp in directory.rglob(f"*{TMP_SUFFIX}"):
-        if is_temporary(tmp) and tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+        if not (is_temporary(tmp) and tmp.is_file()):
+            continue
+        pid = writer_pid(tmp)
+        if pid is not None and _is_alive(pid):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
     return removed

@@ -1,14 +1,15 @@
 """`racecramp`: the command line, thin typer commands over the library, grouped by what they do.
 
 cli.race (race new), cli.data (import, mapping draft, ingest, marts, sql), cli.stack (intake, serve, status), cli.drill (tokens,
-replay), cli.demo, cli.report (report, close-race), cli.season (season, season-generate).
+replay), cli.demo, cli.report (report, close-race), cli.season (season, season-generate),
+cli.maintenance (rebuild, backup, restore).
 """
 
 from __future__ import annotations
 
 import typer
 
-from racecramp.cli import data, demo, drill, race, report, season, stack
+from racecramp.cli import data, demo, drill, maintenance, race, report, season, stack
 from racecramp.cli.common import ErrorsAsOneLine, get_settings
 
 app = typer.Typer(help="racecramp: cramp monitoring for marathon medical teams.", no_args_is_help=True,
@@ -27,6 +28,7 @@ drill.register(app)
 demo.register(app)
 report.register(app, get_settings)
 season.register(app, get_settings)
+maintenance.register(app)
 
 
 if __name__ == "__main__":

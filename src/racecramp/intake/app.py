@@ -105,6 +105,7 @@ def create_app(settings: Settings, on_appended: OnAppended | None = None, clock:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        intake.start()
         yield
         intake.close()
 

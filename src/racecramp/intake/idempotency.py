@@ -1,8 +1,9 @@
 """Idempotency by report_id: a retried POST gets the same answer and lands nothing new.
 
 The index is a small SQLite file (WAL, synchronous=FULL) beside the landing zone. It is
-written *after* the landing append, so a crash between the two can at worst land a report
-twice; the ingest merges reports by report_id, so it is still counted once.
+written *after* the landing append, so a crash between the two, or an index that cannot be
+written (a full disk), can at worst land a report twice; the ingest merges reports by
+report_id, so it is still counted once (intake.service answers such a request 503 saying so).
 
 Requests touching the same report_ids are serialised by striped locks (one process; run
 the intake with a single uvicorn worker); requests about different reports run in parallel.
@@ -17,7 +18,12 @@ import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from racecramp.durable import ensure_dir
+
+if TYPE_CHECKING:
+    from racecramp.config import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -69,12 +75,17 @@ class KeyLocks:
                 self._locks[i].release()
 
 
+def index_path(settings: Settings) -> Path:
+    """<data_dir>/intake/idempotency.sqlite."""
+    return Path(settings.data_dir) / "intake" / "idempotency.sqlite"
+
+
 class IdempotencyIndex:
     """report_id -> (payload digest, batch); request digest -> the answer given."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.path.parent)
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
         self._con.execute("PRAGMA journal_mode=WAL")

@@ -2,8 +2,11 @@
 
 A 202 is sent only after `landing.append_records` has returned, i.e. after the batch file is
 fsync'ed and renamed into place. Then the notifier announces the batch on its background
-thread. Records are checked against the published course with the km/course rule the ingest
-uses too (validation.course_rules), so both explain a bad km in the same words, and against
+thread. A 5xx means "not stored", except one: reports that landed while the idempotency index
+could not be written (a full disk) are answered 503 saying they were stored and that a
+retry with the same report_ids is safe (the ingest merges reports by report_id). Records
+are checked against the published course with the km/course rule the ingest uses too
+(validation.course_rules), so both explain a bad km in the same words, and against
 the token's race: a station or feed token posts for its own race only (403 otherwise).
 """
 
@@ -11,8 +14,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
-import tempfile
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -27,7 +31,8 @@ from pydantic import TypeAdapter
 from racecramp import landing
 from racecramp.config import Settings
 from racecramp.intake import auth
-from racecramp.intake.idempotency import IdempotencyIndex, payload_sha256, request_sha256
+from racecramp.durable import ensure_dir, remove_stale_temporaries, temporary_path
+from racecramp.intake.idempotency import IdempotencyIndex, index_path, payload_sha256, request_sha256
 from racecramp.intake.models import (
     ALERT_ACTION,
     PARTICIPANT_BATCH,
@@ -64,6 +69,9 @@ log = logging.getLogger(__name__)
 
 # Enough problems to fix a feed; a batch of 10,000 bad records does not build a megabyte of errors.
 MAX_PROBLEMS = 100
+# /v1/health writes this much (and fsyncs it): a disk with less room than a typical batch is full.
+HEALTH_PROBE_BYTES = 64 * 1024
+RETRY_AFTER_S = "10"
 
 try:
     VERSION = version("racecramp")
@@ -79,7 +87,7 @@ class Intake:
         self.landing_dir = Path(settings.landing_dir)
         self.tokens = LiveTokens(settings)  # re-reads the token register when it changes
         self._close_lock = threading.Lock()
-        self.index_path = Path(settings.data_dir) / "intake" / "idempotency.sqlite"
+        self.index_path = index_path(settings)
         self._index: IdempotencyIndex | None = None
         self._index_lock = threading.Lock()
         self.notifier = Notifier(on_appended) if on_appended is not None else None
@@ -91,6 +99,13 @@ class Intake:
             if self._index is None:
                 self._index = IdempotencyIndex(self.index_path)
             return self._index
+
+    def start(self) -> list[Path]:
+        """At start-up: remove temporaries that writers killed mid-write left in the landing zone."""
+        removed = remove_stale_temporaries(self.landing_dir)
+        if removed:
+            log.warning("removed %d stale temporary file(s) from %s (writers that died mid-write)", len(removed), self.landing_dir)
+        return removed
 
     def close(self) -> None:
         if self.notifier is not None:
@@ -123,8 +138,17 @@ class Intake:
             raise HTTPException(
                 status_code=503,
                 detail=f"could not write the {kind} batch to the landing zone ({exc}); it was not acknowledged, retry later",
-                headers={"Retry-After": "10"},
+                headers={"Retry-After": RETRY_AFTER_S},
             ) from None
+
+    def index_unavailable(self, exc: Exception) -> HTTPException:
+        """The index cannot be read or opened before anything landed: nothing was stored."""
+        log.exception("idempotency index %s unavailable", self.index_path)
+        return HTTPException(
+            status_code=503,
+            detail=f"the idempotency index {self.index_path.name} cannot be used ({exc}); nothing was stored, retry later",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
 
     def notify(self, kind: str, batch: landing.Batch) -> None:
         if self.notifier is not None:
@@ -151,14 +175,21 @@ class Intake:
         for rec in records:
             rec["entered_by"] = principal.station or principal.name  # who sent it, never a typed field
         ids, records, locs, digests = _unique_reports(records, locs)
-        with self.index.locks.hold(ids):
+        try:
+            index = self.index
+        except (sqlite3.Error, OSError) as exc:
+            raise self.index_unavailable(exc) from None
+        with index.locks.hold(ids):
             return self._admit_reports(principal, ids, records, locs, digests)
 
     def _admit_reports(
         self, principal: auth.Principal, ids: list[str], records: list[dict[str, Any]],
         locs: list[tuple[Any, ...]], digests: list[str],
     ) -> Response:
-        known = self.index.known(ids)
+        try:
+            known = self.index.known(ids)
+        except (sqlite3.Error, OSError) as exc:
+            raise self.index_unavailable(exc) from None
         conflicts = [rid for rid, digest in zip(ids, digests) if rid in known and known[rid][0] != digest]
         if conflicts:
             named = ", ".join(conflicts[:20]) + (f" and {len(conflicts) - 20} more" if len(conflicts) > 20 else "")
@@ -171,7 +202,10 @@ class Intake:
                 ),
             )
         request_digest = request_sha256(zip(ids, digests))
-        stored = self.index.answer(request_digest)
+        try:
+            stored = self.index.answer(request_digest)
+        except (sqlite3.Error, OSError) as exc:
+            raise self.index_unavailable(exc) from None
         if stored is not None:
             status, text = stored
             return Response(text, status_code=status, media_type="application/json")
@@ -179,7 +213,10 @@ class Intake:
         if not fresh:
             answer = ReportsAccepted(accepted=len(ids), report_ids=ids, batch_id=known[ids[0]][1], already_received=ids)
             text = answer.model_dump_json()
-            self.index.remember([], request_digest, 202, text)
+            try:
+                self.index.remember([], request_digest, 202, text)
+            except (sqlite3.Error, OSError):  # every report is stored and indexed already: the answer holds
+                log.warning("could not remember the answer to a repeated request in %s", self.index_path, exc_info=True)
             return Response(text, status_code=202, media_type="application/json")
         context = self.context()
         problems = course_problems(context, [records[i] for i in fresh], [locs[i] for i in fresh])
@@ -194,9 +231,27 @@ class Intake:
             )
             text = answer.model_dump_json()
             self.index.remember([(ids[i], digests[i], batch.batch_id) for i in fresh], request_digest, 202, text)
+        except (sqlite3.Error, OSError) as exc:
+            raise self.stored_but_not_indexed(batch, [ids[i] for i in fresh], exc) from None
         finally:
             self.notify("reports", batch)
         return Response(text, status_code=202, media_type="application/json")
+
+    def stored_but_not_indexed(self, batch: landing.Batch, report_ids: list[str], exc: Exception) -> HTTPException:
+        """The reports landed (durably) but the index does not know them: a retry lands them
+        again and the ingest, merging by report_id, counts each once. Ask for that retry, so the
+        index learns them and later retries get their first answer."""
+        log.error("reports %s landed in batch %s but the idempotency index %s could not be written: %s",
+                  ", ".join(report_ids[:5]), batch.batch_id, self.index_path, exc)
+        return HTTPException(
+            status_code=503,
+            detail=(
+                f"{len(report_ids)} report(s) were stored in landing batch {batch.batch_id}, but the idempotency index "
+                f"{self.index_path.name} could not be written ({exc}); retry with the same report_ids: that is safe, "
+                "a report stored twice is counted once (the ingest merges reports by report_id)"
+            ),
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
 
     # -- passings, weather, alert actions --
 
@@ -345,9 +400,7 @@ class Intake:
         problems: list[str] = []
         writable = True
         try:
-            self.landing_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.landing_dir, prefix=".health-", suffix=".probe"):
-                pass
+            probe_landing(self.landing_dir)
         except OSError as exc:
             writable = False
             problems.append(f"landing dir {self.landing_dir} is not writable: {exc}")
@@ -366,6 +419,24 @@ class Intake:
             course_published=published, problems=problems,
         )
         return (200 if writable else 503), health
+
+
+def probe_landing(landing_dir: Path) -> None:
+    """Write, fsync and delete HEALTH_PROBE_BYTES in the landing zone; raises OSError when it
+    cannot (read-only, full: an empty file still fits on a full disk, these bytes do not)."""
+    directory = ensure_dir(landing_dir)
+    probe = temporary_path(directory / ".health-probe")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            block = b"\0" * HEALTH_PROBE_BYTES
+            while block:  # a short write on a nearly full disk: the next one raises ENOSPC
+                block = block[os.write(fd, block):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _unique_reports(

@@ -18,13 +18,14 @@ import httpx
 
 from racecramp import dashboard
 from racecramp.config import Settings
+from racecramp.durable import ensure_dir, remove_stale_temporaries
+from racecramp.warehouse.writer import check_warehouse
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:
     """Environment for every child: Prefect home under the data dir, telemetry off."""
     env = dict(os.environ)
-    home = Path(settings.data_dir).resolve() / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
+    home = ensure_dir(Path(settings.data_dir).resolve() / "prefect")
     env.update(
         {
             "PREFECT_HOME": str(home),
@@ -118,11 +119,20 @@ def restart_child(stack: Stack, name: str) -> None:
     _launch(c, prefect_env(stack.settings))
 
 
+def prepare_data_dir(settings: Settings) -> list[Path]:
+    """Before any child starts: remove temporaries left by writers that died mid-write, and
+    read the whole warehouse (a damaged file is WarehouseDamaged, naming `racecramp rebuild`).
+    Returns the temporaries removed."""
+    removed = remove_stale_temporaries(Path(settings.data_dir))
+    check_warehouse(settings.warehouse_path)
+    return removed
+
+
 def start_stack(settings: Settings, with_dashboard: bool = True, log_dir: Path | None = None) -> Stack:
     """Start every component and wait until each answers; raises (after stopping) if one fails."""
+    prepare_data_dir(settings)
     env = prefect_env(settings)
-    log_dir = log_dir or (Path(settings.data_dir) / "logs")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = ensure_dir(log_dir or (Path(settings.data_dir) / "logs"))
     py = sys.executable
     stack = Stack(settings)
     plan = [

@@ -15,6 +15,7 @@ import httpx
 
 from racecramp import landing
 from racecramp.config import Settings
+from racecramp.durable import ensure_dir
 from racecramp.orchestration.drain import write_status
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def poll_weather(settings: Settings, timeout_s: float = 10.0) -> PollResult:
             log.warning(message)
             result.errors.append(message)
     folder = drop_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder)
     for path in sorted(folder.glob("*.csv")) + sorted(folder.glob("*.json")):
         from racecramp.landing.bulk import import_weather
 
@@ -62,14 +63,14 @@ def poll_weather(settings: Settings, timeout_s: float = 10.0) -> PollResult:
             result.landed_rows += imported.landed_rows
             result.files.append(path.name)
             done = folder / "done"
-            done.mkdir(exist_ok=True)
+            ensure_dir(done)
             shutil.move(str(path), done / path.name)
         except (ValueError, OSError) as exc:
             message = f"weather drop file {path.name}: {exc}"
             log.warning(message)
             result.errors.append(message)
             bad = folder / "rejected"
-            bad.mkdir(exist_ok=True)
+            ensure_dir(bad)
             shutil.move(str(path), bad / path.name)
     write_status(settings, "weather_feed", {"ok": not result.errors, "landed_rows": result.landed_rows, "errors": result.errors})
     return result
