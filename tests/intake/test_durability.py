@@ -49,9 +49,9 @@ def test_reports_landed_while_the_index_is_full_get_503_saying_a_retry_is_safe_a
     index_dir = small_disk(Path(intake_settings.data_dir) / "intake")
     first, second = report(bib="101"), report(bib="102")
     with TestClient(create_app(intake_settings)) as client:
-        assert client.post("/v1/reports", json=first, headers=bearer("station:aid-05mi")).status_code == 202
+        assert client.post("/v1/reports", json=first, headers=bearer("station:boston-2017:aid-05mi")).status_code == 202
         fill(index_dir)
-        answer = client.post("/v1/reports", json=second, headers=bearer("station:aid-05mi"))
+        answer = client.post("/v1/reports", json=second, headers=bearer("station:boston-2017:aid-05mi"))
         assert answer.status_code == 503
         assert answer.headers["Retry-After"]
         detail = answer.json()["detail"]
@@ -59,9 +59,9 @@ def test_reports_landed_while_the_index_is_full_get_503_saying_a_retry_is_safe_a
         stored = [p for p in landed(intake_settings.landing_dir, "reports") if second["report_id"] in p.read_text()]
         assert len(stored) == 1  # the 503 did not hide a lost report: it is on disk
         free(index_dir)
-        retry = client.post("/v1/reports", json=second, headers=bearer("station:aid-05mi"))
+        retry = client.post("/v1/reports", json=second, headers=bearer("station:boston-2017:aid-05mi"))
         assert retry.status_code == 202
-        again = client.post("/v1/reports", json=second, headers=bearer("station:aid-05mi"))
+        again = client.post("/v1/reports", json=second, headers=bearer("station:boston-2017:aid-05mi"))
         assert again.json() == retry.json()  # the index knows it now: the same answer, nothing landed
     assert len([p for p in landed(intake_settings.landing_dir, "reports") if second["report_id"] in p.read_text()]) == 2
     import_race(intake_settings, DATA / "races" / "boston-2017.toml", ingest=False)  # the course, for the ingest
@@ -81,13 +81,13 @@ def test_a_full_landing_disk_fails_health_and_stores_nothing_until_there_is_room
         assert health.status_code == 503
         assert health.json()["landing_writable"] is False and health.json()["status"] == "failing"
         assert any("not writable" in problem for problem in health.json()["problems"])
-        refused = client.post("/v1/passings", json=passings, headers=bearer("feed:timing"))
+        refused = client.post("/v1/passings", json=passings, headers=bearer("feed:timing:boston-2017"))
         assert refused.status_code == 503 and "not acknowledged" in refused.json()["detail"]
         assert landing.list_batches(landing_dir) == []
         assert [p.name for p in landing_dir.rglob("*.tmp")] == []  # a failed write leaves no temporary
         free(landing_dir)
         assert client.get("/v1/health").status_code == 200
-        assert client.post("/v1/passings", json=passings, headers=bearer("feed:timing")).status_code == 202
+        assert client.post("/v1/passings", json=passings, headers=bearer("feed:timing:boston-2017")).status_code == 202
     assert len(landing.list_batches(landing_dir)) == 1
 
 
@@ -119,7 +119,7 @@ def test_a_new_kind_folder_and_the_index_folder_are_synced_into_their_parents(in
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
     with TestClient(create_app(intake_settings)) as client:
-        assert client.post("/v1/reports", json=report(), headers=bearer("station:aid-05mi")).status_code == 202
+        assert client.post("/v1/reports", json=report(), headers=bearer("station:boston-2017:aid-05mi")).status_code == 202
     data_dir = Path(intake_settings.data_dir).resolve()
     assert str(data_dir / "landing") in synced  # the new landing/reports entry is durable
     assert str(data_dir) in synced  # so are landing/ and intake/ themselves
