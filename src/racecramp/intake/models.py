@@ -105,8 +105,10 @@ class ReportIn(_Strict):
     report_id: UUID = Field(description="chosen by the client; a retry reuses it")
     race_id: RaceId
     source: ReportSource
-    point_id: PointId = Field(description="the station that saw the runner")
-    km: Km = Field(description="where the cramp was reported; within 0.5 km of the point's km")
+    point_id: PointId | None = Field(default=None, description="the station that saw the runner (a station token "
+                                     "may post only its own)")
+    km: Km | None = Field(default=None, description="where the cramp was reported; within 0.5 km of the point's km; "
+                          "omitted: the station's km, with no station either it counts as `km unknown`")
     bib: Bib | None = Field(default=None, description="null when the runner gave no bib")
     reported_at_utc: UtcDatetime = Field(description="ISO 8601 with a time zone offset")
     muscle_group: MuscleGroup

@@ -219,7 +219,8 @@ class Intake:
                 log.warning("could not remember the answer to a repeated request in %s", self.index_path, exc_info=True)
             return Response(text, status_code=202, media_type="application/json")
         context = self.context()
-        problems = course_problems(context, [records[i] for i in fresh], [locs[i] for i in fresh])
+        # a report without km takes its station's km (marts.counting), as the bulk import does
+        problems = course_problems(context, [records[i] for i in fresh], [locs[i] for i in fresh], fill_km=True)
         problems += window_problems(context, "reports", [records[i] for i in fresh], [locs[i] for i in fresh])
         if problems:
             raise unprocessable(problems)

@@ -306,8 +306,9 @@ REPORTS = Kind(
         _race_id(),
         Column("source", pl.String, "who saw the runner", nullable=False, isin=tuple(s.value for s in ReportSource)),
         _simulated(),
-        Column("point_id", pl.String, "the station that saw the runner", nullable=False, min_len=1),
-        Column("km", pl.Float64, "where the cramp was reported", nullable=False, ge=0),
+        Column("point_id", pl.String, "the station that saw the runner (null: not known)", min_len=1),
+        Column("km", pl.Float64, "where the cramp was reported; a report without km takes its station's km, with "
+               "neither it counts in the `km unknown` row", ge=0),
         _bib(nullable=True, description="the runner's bib, null when the runner gave none"),
         Column("reported_at_utc", UTC_DT, "when the report was made (the device's clock)", nullable=False),
         Column("muscle_group", pl.String, "the cramping muscle", isin=MUSCLE_GROUPS),

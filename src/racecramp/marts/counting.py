@@ -8,6 +8,8 @@
 - Retries: a report is identified by its report_id. The same id with the same content is the
   same report, stored once; the same id with other content is a conflict everywhere (409 at the
   intake, quarantined with the reason by a bulk import), never a silent overwrite.
+- Place: a report without km takes its station's km (at the intake and in validation); a report
+  with neither counts in the distance mart's `km unknown` row (and in every mart not built on place).
 - Corrections: a correction is a new report (new report_id) that names the one it replaces in
   `supersedes_report_id`; the replaced report then counts no more.
 """
@@ -23,6 +25,11 @@ from racecramp.domain import ReportSource
 
 Frame = pl.DataFrame | pl.LazyFrame
 REPORT_COLUMNS = ("race_id", "source", "reported_at_utc")  # the rest is used when there (a frame of cramp_reports has it all)
+# What "the same content" means for a resent report_id: every field the sender chose. Not
+# entered_by or received_at_utc: who carried it and when it arrived are not the report.
+REPORT_CONTENT = ("race_id", "source", "simulated", "point_id", "km", "bib", "reported_at_utc", "muscle_group",
+                  "severity", "treatment", "disposition", "supersedes_report_id")
+RETRY_NEW, RETRY_REPEAT, RETRY_CONFLICT = "new", "repeat", "conflict"
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,61 @@ class CountingRule:
         return (f"rates, counts and alerts count reports from {', '.join(self.rate_sources)}; "
                 f"{', '.join(self.survey_sources)} reports count only in the survey analyses; a case is a runner once "
                 "per row plus each report without a bib; a report_id resent with the same content is stored once, with "
-                "other content it is a conflict; a correction supersedes the report it names")
+                "other content it is a conflict; a report without km takes its station's km, with neither it is "
+                "`km unknown`; a correction supersedes the report it names")
 
 
 COUNTING = CountingRule()
+
+
+def _content_key(frame: pl.DataFrame) -> pl.Expr:
+    """One text per row holding every content field (nulls spelled out), comparable across frames."""
+    parts = []
+    for name in REPORT_CONTENT:
+        if name not in frame.columns:
+            value = pl.lit("∅")
+        elif name == "reported_at_utc":
+            value = pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us").dt.epoch("us").cast(pl.String)
+        elif name == "km":
+            value = pl.col(name).cast(pl.Float64).round(6).cast(pl.String)
+        elif name == "simulated":
+            value = pl.col(name).fill_null(False).cast(pl.String)
+        else:
+            value = pl.col(name).cast(pl.String).str.to_lowercase() if name.endswith("report_id") else pl.col(name).cast(pl.String)
+        parts.append(value.fill_null("∅"))
+    return pl.concat_str(parts, separator="\x1f")
+
+
+def retry_verdicts(incoming: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """The retry rule applied to a batch of reports: each row with `retry` = new, repeat or conflict
+    and `conflict_with` (where the other content is: `stored` or `row N of the batch`).
+
+    A report_id already stored, or earlier in the same batch, with the same content is a repeat
+    (a no-op); with other content it is a conflict (the intake's 409; a bulk import quarantines
+    it with the reason). The first copy wins: a later one never overwrites it.
+    `incoming` needs report_id and `_row`; `stored` needs report_id and the content columns.
+    """
+    keyed = incoming.with_columns(
+        pl.col("report_id").cast(pl.String).str.to_lowercase().alias("_rid"), _content_key(incoming).alias("_content")
+    )
+    before = (stored.select(pl.col("report_id").cast(pl.String).str.to_lowercase().alias("_rid"),
+                            _content_key(stored).alias("_stored_content")) if stored.height
+              else pl.DataFrame(schema={"_rid": pl.String, "_stored_content": pl.String}))
+    keyed = keyed.join(before.unique("_rid"), on="_rid", how="left", maintain_order="left")
+    first = keyed.sort("_row").group_by("_rid", maintain_order=True).agg(
+        pl.col("_row").first().alias("_first_row"), pl.col("_content").first().alias("_first_content"))
+    keyed = keyed.join(first, on="_rid", how="left", maintain_order="left")
+    verdict = (
+        pl.when(pl.col("_stored_content").is_not_null())
+        .then(pl.when(pl.col("_stored_content") == pl.col("_content")).then(pl.lit(RETRY_REPEAT)).otherwise(pl.lit(RETRY_CONFLICT)))
+        .when(pl.col("_row") == pl.col("_first_row")).then(pl.lit(RETRY_NEW))
+        .when(pl.col("_first_content") == pl.col("_content")).then(pl.lit(RETRY_REPEAT))
+        .otherwise(pl.lit(RETRY_CONFLICT))
+    )
+    other = (pl.when(pl.col("_stored_content").is_not_null()).then(pl.lit("stored"))
+             .when(pl.col("_row") != pl.col("_first_row")).then(pl.format("row {} of the batch", pl.col("_first_row") + 1)))
+    return keyed.with_columns(verdict.alias("retry"), other.alias("conflict_with")).drop(
+        "_rid", "_content", "_stored_content", "_first_row", "_first_content")
 
 
 def counted_reports(reports: Frame, sources: tuple[str, ...] | None = COUNTING.rate_sources) -> pl.LazyFrame:

@@ -17,13 +17,15 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from racecramp.landing.kinds import KINDS, KM_MATCHES_POINT, KM_WITHIN_COURSE, POINT_ON_COURSE, RACE_IS_KNOWN
+from racecramp.marts.counting import RETRY_CONFLICT, RETRY_NEW, retry_verdicts
 from racecramp.sources.roster import START_DELAY, assign_waves, passings_with_clock, result_passings, wave_table
 from racecramp.validation.coerce import FAILURE_SCHEMA, coerce_records
 from racecramp.validation.context import ValidationContext
-from racecramp.validation.course_rules import course_failures, race_failures
+from racecramp.validation.course_rules import course_failures, fill_point_km, race_failures
 from racecramp.validation.schemas import COURSE_KM, show, validate_frame
 from racecramp.validation.windows import window_failures
 
+RETRY_CHECK = "report_id_retry"  # the retry rule (marts.counting): same id, other content
 # Failures may carry where the record came from ("row 14 of results.csv"); null = its place in the batch.
 WHERE = "_where"
 # columns shown without quotes in a message (numbers, times)
@@ -83,8 +85,8 @@ def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext, re
 def validate_records(kind: str, records: Any, context: ValidationContext, received_utc: datetime) -> BatchValidation:
     """A plain kind: typed, checked against the course and the kind's schema."""
     frame, type_failures = coerce_records(records, kind)
-    if kind == "reports":
-        frame = frame.with_columns(pl.col("report_id").str.to_lowercase())
+    if kind == "reports":  # a report without km takes its station's km (marts.counting)
+        frame = fill_point_km(frame.with_columns(pl.col("report_id").str.to_lowercase()), context)
     if "race_id" in frame.columns:
         distances = context.races.select("race_id", pl.col("distance_km").alias(COURSE_KM))
         frame = frame.join(distances, on="race_id", how="left", maintain_order="left")
@@ -98,6 +100,28 @@ def validate_records(kind: str, records: Any, context: ValidationContext, receiv
     if kind == "reports":
         good = good.with_columns(pl.col("entered_by").fill_null(pl.col("point_id")))
     return BatchValidation({kind: good}, _with_where(failures), frame.height)
+
+
+def apply_retry_rule(checked: BatchValidation, stored: pl.DataFrame) -> BatchValidation:
+    """The retry rule (marts.counting.retry_verdicts) on a validated reports batch: repeats of a stored
+    or earlier report are dropped (a no-op), a report_id with other contents is a failure with the reason."""
+    good = checked.accepted.get("reports")
+    if good is None or good.height == 0:
+        return checked
+    judged = retry_verdicts(good, stored)
+    conflicts = judged.filter(pl.col("retry") == RETRY_CONFLICT)
+    failures = conflicts.select(
+        pl.col("_row").cast(pl.Int64),
+        pl.lit("report_id").alias("column"),
+        pl.lit(RETRY_CHECK).alias("check"),
+        pl.col("report_id").cast(pl.String).alias("value"),
+        pl.format("report_id={}: already received with different contents ({}); a retry must resend the same "
+                  "report, a correction is a new report_id naming this one in supersedes_report_id",
+                  "report_id", "conflict_with").alias("message"),
+    )
+    kept = judged.filter(pl.col("retry") == RETRY_NEW).drop("retry", "conflict_with")
+    all_failures = pl.concat([checked.failures, _with_where(failures)]).sort("_row", maintain_order=True)
+    return BatchValidation({**checked.accepted, "reports": kept}, all_failures, checked.rows, checked.notes)
 
 
 def validate_races(records: Any) -> BatchValidation:

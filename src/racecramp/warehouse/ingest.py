@@ -26,7 +26,8 @@ from racecramp.domain import MASKED
 from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
 from racecramp.sources.roster import passings_with_clock
 from racecramp.validation.context import ValidationContext
-from racecramp.validation.validate import BatchValidation, validate_batch
+from racecramp.marts.counting import REPORT_CONTENT
+from racecramp.validation.validate import BatchValidation, apply_retry_rule, validate_batch
 from racecramp.validation.windows import WindowRules
 from racecramp.warehouse.sql import append, log_batch, merged_batch_ids, query, upsert, utc_frame
 
@@ -121,6 +122,8 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch, context: 
     records, source, landed_at = landing.read_batch(batch)
     label = f"{batch.kind}:{source}" if source else batch.kind
     checked = validate_batch(batch.kind, records, context, landed_at)
+    if batch.kind == "reports":
+        checked = apply_retry_rule(checked, _stored_reports(con, checked))
     raw = _raw_frame(batch, records, landed_at, source, _personal_failures(checked.failures))
     append(con, "raw_records", raw)
     quarantined = _quarantine_rows(checked.failures, raw, label, landed_at, batch)
@@ -146,6 +149,18 @@ def _merge(con: duckdb.DuckDBPyConnection, batch_kind: str, checked: BatchValida
         if kind_name == batch_kind or (batch_kind == "results" and kind_name == "participants"):
             accepted += frame.height
     return accepted
+
+
+def _stored_reports(con: duckdb.DuckDBPyConnection, checked: BatchValidation) -> pl.DataFrame:
+    """The stored reports whose report_id the batch resends (the retry rule compares their contents)."""
+    ids = checked.accepted["reports"].select(pl.col("report_id").cast(pl.String)).unique()
+    con.register("_batch_report_ids", ids.to_arrow())
+    try:
+        columns = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if c.endswith("report_id") else c for c in REPORT_CONTENT)
+        return utc_frame(query(con, f"SELECT CAST(report_id AS VARCHAR) AS report_id, {columns} FROM stg_cramp_reports "
+                                    "WHERE CAST(report_id AS VARCHAR) IN (SELECT report_id FROM _batch_report_ids)"))
+    finally:
+        con.unregister("_batch_report_ids")
 
 
 def _passings_with_clock(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataFrame:
