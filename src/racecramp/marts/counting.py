@@ -119,3 +119,27 @@ def counted_reports(reports: Frame, sources: tuple[str, ...] | None = COUNTING.r
     if sources is not None:
         frame = frame.filter(pl.col("source").is_in(list(sources)))
     return frame
+
+
+# --------------------------------------------------------------------------- the denominator's name
+
+ROSTER_STARTERS, ROSTER_FINISHERS = "starters", "finishers"
+
+
+def roster_holds(participants: Frame) -> pl.LazyFrame:
+    """Per race, what the roster's runners are: `finishers` when every participant finished (a results
+    file without DNF rows, like the Boston files), else `starters`. Every per-runner rate is named for it."""
+    frame = participants.lazy()
+    require_columns(frame, "participants", ("race_id", "finished"))
+    return frame.group_by("race_id").agg(
+        pl.when(pl.col("finished").fill_null(False).all()).then(pl.lit(ROSTER_FINISHERS))
+        .otherwise(pl.lit(ROSTER_STARTERS)).alias("roster_holds")
+    )
+
+
+def roster_holds_for(participants: pl.DataFrame | None, race_id: str) -> str:
+    """roster_holds of one race (`starters` when the race has no roster yet: nobody has finished)."""
+    if participants is None:
+        return ROSTER_STARTERS
+    found = roster_holds(participants.filter(pl.col("race_id") == race_id)).collect()
+    return str(found["roster_holds"][0]) if found.height else ROSTER_STARTERS

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from racecramp.domain import (
     MARATHON_KM,
+    SMALL_COUNT_BELOW,
     RELATIVE_PACE_FAST_BELOW,
     RELATIVE_PACE_SLOW_ABOVE,
     WBGT_BLACK_ABOVE_C,
@@ -34,14 +36,15 @@ from racecramp.domain import (
     PointKind,
     WbgtFlag,
 )
-from racecramp.marts.counting import counted_reports
+from racecramp.marts.counting import counted_reports, roster_holds
 from racecramp.marts.exposure import START_KIND, START_POINT_ID, STATION_KINDS, TIMING_KINDS
 from racecramp.marts.heat import asof_weather
-from racecramp.marts.stats import RATE_COLUMNS, with_rate_columns
+from racecramp.marts.stats import PER_1000, RATE_COLUMNS, poisson_exceedance, poisson_rate_ci, with_rate_columns
 
 Frame = pl.DataFrame | pl.LazyFrame
 
-MART_TAIL = ("cases", "runners", *RATE_COLUMNS, "simulated", "denominator_kind")
+MART_TAIL = ("cases", "runners", *RATE_COLUMNS, "simulated", "denominator_kind", "rate_unit")
+RUNNERS = "runners"  # what a roster-named denominator says when no roster is given
 
 # Declared-pace bands, min/km, lower edge inclusive. SAFER II (Schwellnus et al., BJSM
 # 48:905) found the fastest (< 6 min/km) and slowest (> 7 min/km) bands at higher risk; the
@@ -67,6 +70,7 @@ WBGT_BAND_LABELS = {
 NO_WEATHER = "no weather"
 KM_UNKNOWN = "km unknown"
 STATION_LOAD_BUCKET = "15m"
+STATION_LOAD_EXPECTED_BASIS = "runners passing in the bucket × the station's cases per passing runner over the race"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -87,13 +91,24 @@ def _case_counts(reports: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     )
 
 
-def _finish_mart(frame: pl.LazyFrame, keys: list[str], denominator_kind: str) -> pl.LazyFrame:
-    """Fill empty counts with 0, add the rate columns, the simulated label and the denominator text."""
-    out = frame.with_columns(
+def _roster_words(frame: pl.LazyFrame, roster: Frame | None) -> pl.LazyFrame:
+    """`_roster`: what the race's roster holds (counting.roster_holds: starters or finishers), else "runners"."""
+    if roster is None:
+        return frame.with_columns(pl.lit(RUNNERS).alias("_roster"))
+    holds = roster_holds(roster).select("race_id", pl.col("roster_holds").alias("_roster"))
+    return frame.join(holds, on="race_id", how="left").with_columns(pl.col("_roster").fill_null(RUNNERS))
+
+
+def _finish_mart(frame: pl.LazyFrame, keys: list[str], denominator_kind: str, roster: Frame | None = None) -> pl.LazyFrame:
+    """Fill empty counts with 0, add the rate columns, the simulated label, the denominator text and the
+    rate's unit. `{roster}` in denominator_kind becomes what the roster holds ("finishers in the group")."""
+    out = _roster_words(frame, roster).with_columns(
         pl.col("cases").fill_null(0).cast(pl.Int64),
         pl.col("runners").fill_null(0).cast(pl.Int64),
         (pl.col("_sim_reports").fill_null(False) | pl.col("_sim_runners").fill_null(False)).alias("simulated"),
-        pl.lit(denominator_kind).alias("denominator_kind"),
+        pl.format(denominator_kind.replace("{roster}", "{}"), *(["_roster"] * denominator_kind.count("{roster}")))
+        .alias("denominator_kind") if "{roster}" in denominator_kind else pl.lit(denominator_kind).alias("denominator_kind"),
+        pl.format("per 1000 {}", "_roster").alias("rate_unit"),
     )
     return with_rate_columns(out).select(*keys, *MART_TAIL)
 
@@ -139,8 +154,10 @@ def course_segments(timing_points: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def cramp_rate_by_distance(reports: Frame, exposure: Frame, course_points: Frame | None = None) -> pl.LazyFrame:
-    """Cramp cases per 1000 runners who entered each course segment between timing points.
+def cramp_rate_by_distance(reports: Frame, exposure: Frame, course_points: Frame | None = None,
+                           roster: Frame | None = None) -> pl.LazyFrame:
+    """Cramp cases per 1000 runners who entered each course segment between timing points (named
+    starters or finishers by what the `roster` (participants) holds).
 
     A runner entered a segment when they passed its starting point (the start, a mat, the
     finish for "finish/after"). A report is placed by its km (or its point's km when the km is
@@ -197,13 +214,13 @@ def cramp_rate_by_distance(reports: Frame, exposure: Frame, course_points: Frame
     )
     rows = pl.concat([rows, unknown], how="diagonal_relaxed")
     keys = ["race_id", "segment", "segment_order", "from_point", "to_point", "from_km", "to_km"]
-    return _finish_mart(rows, keys, "runners who entered the segment").sort("race_id", "segment_order")
+    return _finish_mart(rows, keys, "{roster} who entered the segment", roster).sort("race_id", "segment_order")
 
 
 # --------------------------------------------------------------------------- by station
 
 
-def cramp_rate_by_station(reports: Frame, exposure: Frame) -> pl.LazyFrame:
+def cramp_rate_by_station(reports: Frame, exposure: Frame, roster: Frame | None = None) -> pl.LazyFrame:
     """Cramp cases per 1000 runners who passed each aid station / medical tent.
 
     Rows: every station in `exposure` plus any other point a report names (a mat or the
@@ -218,7 +235,7 @@ def cramp_rate_by_station(reports: Frame, exposure: Frame) -> pl.LazyFrame:
         ]
     ).unique()
     rows = keys.join(counts, on=["race_id", "point_id"], how="left").join(cases, on=["race_id", "point_id"], how="left")
-    return _finish_mart(rows, ["race_id", "point_id", "kind", "km"], "runners who passed the point").sort(
+    return _finish_mart(rows, ["race_id", "point_id", "kind", "km"], "{roster} who passed the point", roster).sort(
         "race_id", "km", "point_id", nulls_last=True
     )
 
@@ -361,23 +378,69 @@ def cramp_rate_by_pace_group(
             .join(cases, on=["race_id", "pace_group"], how="left")
             .with_columns(pl.lit(grouping).alias("grouping"))
         )
-        out.append(_finish_mart(rows, ["race_id", "grouping", "pace_group", "band_order"], "starters in the group"))
+        out.append(_finish_mart(rows, ["race_id", "grouping", "pace_group", "band_order"], "{roster} in the group",
+                                participants))
     return pl.concat(out).sort("race_id", "grouping", "band_order")
 
 
 # --------------------------------------------------------------------------- by WBGT
 
 
-def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame) -> pl.LazyFrame:
-    """Cramp cases per 1000 runner-station passings, by the ACSM WBGT flag band at the time.
+PERSON_TIME_BIN = "1m"  # person-time is summed exactly per minute; each minute is banded by the WBGT at its middle
+RUNNER_HOURS_UNIT = "per 1000 runner-hours"
 
-    Exposure-weighted: the denominator counts each runner's passing of each aid station or
-    medical tent (estimated passing time floored to the second, see exposure_by_point) whose
-    WBGT, as of that time, falls in the band, i.e. the opportunities to present at a station
-    in that heat. A report
-    is banded by the WBGT at its reported_at_utc. WBGT comes from heat.asof_weather (one
-    source per race, interpolated between the observations around the time within its
-    tolerance); rows with no observation form a "no weather" band. Weather rows must carry race_id.
+
+def runner_intervals(exposure: Frame) -> pl.LazyFrame:
+    """Each runner's time on course: from the start crossing to the furthest point passed (race_id,
+    bib, on_course_from_utc, on_course_to_utc, simulated). Times at stations are interpolated between
+    mats (exposure_by_point); a runner who stopped is at risk up to their last passing only."""
+    return (
+        exposure.lazy()
+        .filter(pl.col("passed_at_utc").is_not_null())
+        .group_by("race_id", "bib")
+        .agg(
+            pl.col("passed_at_utc").filter(pl.col("point_id") == START_POINT_ID).first().alias("on_course_from_utc"),
+            pl.col("passed_at_utc").sort_by("km").last().alias("on_course_to_utc"),
+            pl.col("simulated").any(),
+        )
+        .filter(pl.col("on_course_to_utc") > pl.col("on_course_from_utc"))
+    )
+
+
+def _person_minutes(intervals: pl.DataFrame) -> pl.DataFrame:
+    """Per race and minute bin: runner-hours spent on course in it, exactly (each runner's overlap
+    with the bin, summed), and the bin's middle (where it is banded)."""
+    rows = []
+    for (race_id,), part in intervals.group_by("race_id", maintain_order=True):
+        starts = np.sort(part["on_course_from_utc"].dt.epoch("us").to_numpy().astype(float))
+        ends = np.sort(part["on_course_to_utc"].dt.epoch("us").to_numpy().astype(float))
+        step = 60e6
+        edges = np.arange(np.floor(starts.min() / step) * step, np.ceil(ends.max() / step) * step + step, step)
+        cum_s, cum_e = np.concatenate([[0.0], np.cumsum(starts)]), np.concatenate([[0.0], np.cumsum(ends)])
+        n_s, n_e = np.searchsorted(starts, edges), np.searchsorted(ends, edges)
+        # F(t) = person-time up to t = sum over started runners (t - start) - sum over ended runners (t - end)
+        f = (n_s * edges - cum_s[n_s]) - (n_e * edges - cum_e[n_e])
+        hours = np.diff(f) / 3600e6
+        rows.append(pl.DataFrame({
+            "race_id": [race_id[0]] * len(hours),
+            "_mid_utc": pl.Series((edges[:-1] + step / 2).astype(np.int64)).cast(pl.Datetime("us", "UTC")),
+            "_hours": hours,
+        }))
+    schema = {"race_id": pl.String, "_mid_utc": pl.Datetime("us", "UTC"), "_hours": pl.Float64}
+    return pl.concat(rows).filter(pl.col("_hours") > 0) if rows else pl.DataFrame(schema=schema)
+
+
+def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame) -> pl.LazyFrame:
+    """Cramp cases per 1000 runner-hours spent on course in each ACSM WBGT flag band (person-time at risk).
+
+    Person-time: each runner is at risk from their start crossing to their furthest passing
+    (runner_intervals; station times interpolated between mats); it is summed exactly per minute and
+    each minute is banded by the WBGT at its middle. A report is banded by the WBGT at its
+    reported_at_utc. WBGT comes from heat.asof_weather (one source per race, interpolated between
+    the observations around the time within its tolerance); time with no observation forms a
+    "no weather" band. `runners`: runners on course at some time in the band. The 95% CI is the
+    exact Poisson interval (stats.poisson_rate_ci): a runner can be at risk for any length of time,
+    so a binomial interval does not apply. Weather rows must carry race_id.
     """
     weather = weather_with_heat.lazy()
     _require(weather, "weather", ("race_id", "observed_at_utc", "source", "wbgt_c", "wbgt_flag"))
@@ -385,22 +448,31 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
         pl.col("simulated").fill_null(False) if "simulated" in weather.collect_schema().names() else pl.lit(False).alias("simulated")
     )
     weather = weather.select("race_id", "observed_at_utc", "source", "wbgt_c", "wbgt_flag", weather_simulated)
-    # Passings are counted per whole second before the as-of lookup (hundreds of thousands of
-    # passings, a few thousand distinct seconds). Flooring never moves a passing across an
-    # observation stamped on a whole second; only a passing within 1 s past the tolerance edge
-    # could keep an observation it would otherwise lose.
-    passes = (
-        exposure.lazy()
-        .filter(pl.col("kind").is_in(STATION_KINDS) & pl.col("passed_at_utc").is_not_null())
-        .group_by("race_id", pl.col("passed_at_utc").dt.truncate("1s"))
-        .agg(pl.len().alias("_n"), pl.col("simulated").any())
+    intervals = runner_intervals(exposure).collect()
+    minutes = asof_weather(_person_minutes(intervals).lazy(), weather, "_mid_utc", by="race_id").with_columns(
+        pl.col("wbgt_flag").fill_null(NO_WEATHER), pl.col("weather_simulated").fill_null(False)
+    ).collect()
+    # runners on course at some time in the band: a runner overlaps a band when their interval meets one
+    # of its runs of consecutive minutes (a handful per race)
+    runs = (
+        minutes.sort("race_id", "_mid_utc")
+        .with_columns((pl.col("wbgt_flag") != pl.col("wbgt_flag").shift(1).over("race_id")).fill_null(True)
+                      .cum_sum().over("race_id").alias("_run"))
+        .group_by("race_id", "_run", "wbgt_flag")
+        .agg((pl.col("_mid_utc").min() - pl.duration(seconds=30)).alias("_from"),
+             (pl.col("_mid_utc").max() + pl.duration(seconds=30)).alias("_to"))
     )
-    passes = asof_weather(passes, weather, "passed_at_utc", by="race_id").with_columns(
-        pl.col("wbgt_flag").fill_null(NO_WEATHER)
+    overlap = (
+        intervals.lazy().join(runs.lazy(), on="race_id", how="inner")
+        .filter((pl.col("_from") < pl.col("on_course_to_utc")) & (pl.col("_to") > pl.col("on_course_from_utc")))
+        .group_by("race_id", "wbgt_flag")
+        .agg(pl.col("bib").n_unique().alias("runners"), pl.col("simulated").any().alias("_sim_people"))
     )
-    denominators = passes.group_by("race_id", "wbgt_flag").agg(
-        pl.col("_n").sum().alias("runners"),
-        (pl.col("simulated") | pl.col("weather_simulated").fill_null(False)).any().alias("_sim_runners"),
+    denominators = (
+        minutes.lazy().group_by("race_id", "wbgt_flag")
+        .agg(pl.col("_hours").sum().alias("runner_hours"), pl.col("weather_simulated").any().alias("_sim_weather"))
+        .join(overlap, on=["race_id", "wbgt_flag"], how="left")
+        .with_columns((pl.col("_sim_weather") | pl.col("_sim_people").fill_null(False)).alias("_sim_runners"))
     )
     banded_reports = asof_weather(
         counted_reports(reports).select("race_id", "report_id", "bib", "reported_at_utc", "simulated"),
@@ -424,10 +496,30 @@ def cramp_rate_by_wbgt(reports: Frame, exposure: Frame, weather_with_heat: Frame
             .with_columns(pl.lit(NO_WEATHER).alias("wbgt_band"), pl.lit(len(flags), dtype=pl.Int64).alias("band_order")),
         ]
     )
-    rows = grid.join(denominators, on=["race_id", "wbgt_flag"], how="left").join(cases, on=["race_id", "wbgt_flag"], how="left")
-    return _finish_mart(rows, ["race_id", "wbgt_flag", "wbgt_band", "band_order"], "runner-station passings").sort(
-        "race_id", "band_order"
+    rows = (
+        grid.join(denominators, on=["race_id", "wbgt_flag"], how="left").join(cases, on=["race_id", "wbgt_flag"], how="left")
+        .with_columns(
+            pl.col("cases").fill_null(0).cast(pl.Int64), pl.col("runners").fill_null(0).cast(pl.Int64),
+            pl.col("runner_hours").fill_null(0.0),
+            (pl.col("_sim_reports").fill_null(False) | pl.col("_sim_runners").fill_null(False)).alias("simulated"),
+            pl.lit("runner-hours on course in the band").alias("denominator_kind"),
+            pl.lit(RUNNER_HOURS_UNIT).alias("rate_unit"),
+        )
+        .collect()
     )
+    hours = rows["runner_hours"].to_numpy()
+    k = rows["cases"].to_numpy().astype(float)
+    low, high = poisson_rate_ci(k, hours)
+    rate = np.where(hours > 0, k / np.where(hours > 0, hours, 1.0) * PER_1000, np.nan)
+    rows = rows.with_columns(
+        pl.Series("rate_per_1000", rate).fill_nan(None),
+        pl.Series("ci_low_per_1000", low * PER_1000).fill_nan(None),
+        pl.Series("ci_high_per_1000", high * PER_1000).fill_nan(None),
+        (pl.col("cases") < SMALL_COUNT_BELOW).alias("small_count"),
+    )
+    keys = ["race_id", "wbgt_flag", "wbgt_band", "band_order"]
+    return rows.lazy().select(*keys, "cases", "runners", "runner_hours", *RATE_COLUMNS, "simulated", "denominator_kind",
+                              "rate_unit").sort("race_id", "band_order")
 
 
 # --------------------------------------------------------------------------- by sex and age
@@ -444,7 +536,7 @@ def cramp_rate_by_sex_age(reports: Frame, participants: Frame) -> pl.LazyFrame:
     linked = counted_reports(reports).join(groups.select("race_id", "bib", "sex", "age_band"), on=["race_id", "bib"], how="inner")
     cases = _case_counts(linked, ["race_id", "sex", "age_band"])
     rows = denominators.join(cases, on=["race_id", "sex", "age_band"], how="left", nulls_equal=True)
-    return _finish_mart(rows, ["race_id", "sex", "age_band"], "starters in the group").sort(
+    return _finish_mart(rows, ["race_id", "sex", "age_band"], "{roster} in the group", participants).sort(
         "race_id", "sex", "age_band", nulls_last=True
     )
 
@@ -454,13 +546,15 @@ def cramp_rate_by_sex_age(reports: Frame, participants: Frame) -> pl.LazyFrame:
 
 def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None = None,
                      windows: Frame | None = None) -> pl.LazyFrame:
-    """Per station per 15-minute bucket: cramp cases, runners passing in the bucket, and the rate.
+    """Per station per 15-minute bucket: cramp cases observed against those expected, and how surprising.
 
     Buckets are [bucket_start_utc, bucket_end_utc), cut on the quarter hour, from each race's
     first to its last report or station passing (or to now_utc's bucket), zero-filled. With
     now_utc, reports and passings after it are ignored and `bucket_complete` is false for the
-    bucket still running. A case may come from a runner who passed in an earlier bucket
-    (treatment takes time), so cases can exceed runners; the CI is then null.
+    bucket still running. The cases at a tent are not a subset of the runners who passed it in
+    the bucket (treatment takes time, a runner walks back), so no proportion is shown: `expected`
+    is the runners passing in the bucket times the station's cases per passing runner over the
+    race so far (a flat-rate Poisson model), `p_exceed` = P(X >= observed | Poisson(expected)).
     """
     if now_utc is not None and (now_utc.tzinfo is None or now_utc.utcoffset() is None):
         raise ValueError(f"station_load_15m: now_utc={now_utc!r} has no time zone; expected an aware UTC datetime")
@@ -507,6 +601,22 @@ def station_load_15m(reports: Frame, exposure: Frame, now_utc: datetime | None =
         )
     )
     keys = ["race_id", "point_id", "kind", "km", "bucket_start_utc", "bucket_end_utc", "bucket_complete"]
-    return _finish_mart(rows, keys, "runners passing the station in the bucket").sort(
+    rows = rows.with_columns(
+        pl.col("cases").fill_null(0).cast(pl.Int64).alias("observed"),
+        pl.col("runners").fill_null(0).cast(pl.Int64).alias("runners_passed"),
+        (pl.col("_sim_reports").fill_null(False) | pl.col("_sim_runners").fill_null(False)).alias("simulated"),
+    ).with_columns(
+        pl.col("observed").sum().over("race_id", "point_id").alias("_station_cases"),
+        pl.col("runners_passed").sum().over("race_id", "point_id").alias("_station_runners"),
+    ).with_columns(
+        pl.when(pl.col("_station_runners") > 0)
+        .then(pl.col("runners_passed") * pl.col("_station_cases") / pl.col("_station_runners"))
+        .alias("expected")
+    ).collect()
+    p_exceed = poisson_exceedance(rows["observed"].to_numpy(), rows["expected"].fill_null(np.nan).to_numpy())
+    return rows.with_columns(
+        pl.Series("p_exceed", p_exceed).fill_nan(None),
+        pl.lit(STATION_LOAD_EXPECTED_BASIS).alias("expected_basis"),
+    ).lazy().select(*keys, "observed", "runners_passed", "expected", "p_exceed", "expected_basis", "simulated").sort(
         "race_id", "km", "point_id", "bucket_start_utc", nulls_last=True
     )

@@ -104,6 +104,9 @@ def race_id() -> Column:
     return Column("race_id", pl.String, "the race edition", nullable=False)
 
 
+RATE_UNITS = ("per 1000 starters", "per 1000 finishers", "per 1000 runners", "per 1000 runner-hours")
+
+
 def rate_tail(numerator: str, denominator: str, unit: str = "runners") -> tuple[Column, ...]:
     """cases, runners, the rate per 1000 with its Wilson 95% CI, small_count, simulated, denominator_kind."""
     return (
@@ -114,8 +117,27 @@ def rate_tail(numerator: str, denominator: str, unit: str = "runners") -> tuple[
         Column("ci_high_per_1000", pl.Float64, "Wilson 95% CI, upper bound", ge=0),
         Column("small_count", pl.Boolean, "fewer than 5 cases: read the rate with care", nullable=False),
         Column("simulated", pl.Boolean, "a contributing report, runner or reading is simulated", nullable=False),
-        Column("denominator_kind", pl.String, "what `runners` counts, in words", nullable=False),
+        Column("denominator_kind", pl.String, "what `runners` counts, in words (`finishers …` when the roster holds "
+               "finishers only: marts.counting.roster_holds)", nullable=False),
+        Column("rate_unit", pl.String, "the rate's unit, as every label shows it", nullable=False, isin=RATE_UNITS),
     )
+
+
+def _per_runner_hours(tail: tuple[Column, ...]) -> tuple[Column, ...]:
+    """rate_tail for a person-time rate: runner_hours after runners, the Poisson interval named as such."""
+    out = []
+    for c in tail:
+        if c.name == "ci_low_per_1000":
+            c = Column(c.name, c.dtype, "exact Poisson 95% CI, lower bound (null when runner_hours is 0)", ge=0)
+        elif c.name == "ci_high_per_1000":
+            c = Column(c.name, c.dtype, "exact Poisson 95% CI, upper bound", ge=0)
+        elif c.name == "rate_per_1000":
+            c = Column(c.name, c.dtype, "cases per 1000 runner-hours (null when runner_hours is 0)", ge=0)
+        out.append(c)
+        if c.name == "runners":
+            out.append(Column("runner_hours", pl.Float64, "runner-hours spent on course in the band: the denominator",
+                              nullable=False, ge=0))
+    return tuple(out)
 
 
 RATE_INTERVAL = (("ci_low_per_1000", "rate_per_1000", "ci_high_per_1000"),)
@@ -148,13 +170,13 @@ def _exposure(i: Inputs) -> Frame:
 def _by_distance(i: Inputs) -> Frame:
     from racecramp.marts.rates import cramp_rate_by_distance
 
-    return cramp_rate_by_distance(i["cramp_reports"], i["exposure"], i["course_points"])
+    return cramp_rate_by_distance(i["cramp_reports"], i["exposure"], i["course_points"], roster=i["participants"])
 
 
 def _by_station(i: Inputs) -> Frame:
     from racecramp.marts.rates import cramp_rate_by_station
 
-    return cramp_rate_by_station(i["cramp_reports"], i["exposure"])
+    return cramp_rate_by_station(i["cramp_reports"], i["exposure"], roster=i["participants"])
 
 
 def _by_pace_group(i: Inputs) -> Frame:
@@ -353,7 +375,7 @@ _MARTS = (
         name="cramp_rate_by_distance",
         description="Cramp cases per 1000 runners who entered each course segment between timing points.",
         build=_by_distance,
-        inputs=("cramp_reports", "exposure", "course_points"),
+        inputs=("cramp_reports", "exposure", "course_points", "participants"),
         grain=("race_id", "segment"),
         columns=(
             race_id(),
@@ -371,7 +393,7 @@ _MARTS = (
         name="cramp_rate_by_station",
         description="Cramp cases per 1000 runners who passed each aid station and medical tent.",
         build=_by_station,
-        inputs=("cramp_reports", "exposure"),
+        inputs=("cramp_reports", "exposure", "participants"),
         grain=("race_id", "point_id"),
         columns=(race_id(), *point_columns(), *rate_tail(CASES, "runners who passed the point")),
         intervals=RATE_INTERVAL,
@@ -395,7 +417,8 @@ _MARTS = (
     ),
     Mart(
         name="cramp_rate_by_wbgt",
-        description="Cramp cases per 1000 runner-station passings by the ACSM WBGT flag at the time.",
+        description="Cramp cases per 1000 runner-hours spent on course in each ACSM WBGT flag band (person-time at "
+                    "risk, exact Poisson 95% CI).",
         build=_by_wbgt,
         inputs=("cramp_reports", "exposure", "weather_heat"),
         grain=("race_id", "wbgt_flag"),
@@ -404,7 +427,7 @@ _MARTS = (
             Column("wbgt_flag", pl.String, "ACSM flag band, or `no weather`", nullable=False, isin=(*FLAGS, NO_WEATHER)),
             Column("wbgt_band", pl.String, "the band in °C", nullable=False),
             Column("band_order", pl.Int64, "white to black, then no weather", nullable=False),
-            *rate_tail(CASES, "runner-station passings in the band", unit="runner-station passings"),
+            *_per_runner_hours(rate_tail(CASES, "runners on course at some time in the band", unit="runner-hours")),
         ),
         intervals=RATE_INTERVAL,
     ),
@@ -424,7 +447,8 @@ _MARTS = (
     ),
     Mart(
         name="station_load_15m",
-        description="Per station per 15-minute bucket: cramp cases and runners passing the station in the bucket.",
+        description="Per station per 15-minute bucket: cramp cases observed against those expected (Poisson) and the "
+                    "probability of at least that many.",
         build=_station_load_15m,
         inputs=("cramp_reports", "exposure", "races"),
         grain=("race_id", "point_id", "bucket_start_utc"),
@@ -434,9 +458,15 @@ _MARTS = (
             Column("bucket_start_utc", UTC_DT, "bucket start (quarter hour)", nullable=False),
             Column("bucket_end_utc", UTC_DT, "bucket end (exclusive)", nullable=False),
             Column("bucket_complete", pl.Boolean, "false for the bucket still running", nullable=False),
-            *rate_tail("cramp cases reported at the station in the bucket", "runners passing the station in the bucket"),
+            Column("observed", pl.Int64, "cramp cases reported at the station in the bucket", nullable=False, ge=0),
+            Column("runners_passed", pl.Int64, "runners passing the station in the bucket (not the cases' denominator: "
+                   "a case may have passed earlier)", nullable=False, ge=0),
+            Column("expected", pl.Float64, "runners_passed × the station's cases per passing runner over the race "
+                   "(null when nobody passed it)", ge=0),
+            Column("p_exceed", pl.Float64, "P(X >= observed | Poisson(expected)): small = more than expected", ge=0, le=1),
+            Column("expected_basis", pl.String, "how `expected` is computed, in words", nullable=False),
+            Column("simulated", pl.Boolean, "a contributing report or runner is simulated", nullable=False),
         ),
-        intervals=RATE_INTERVAL,
         point_columns=("point_id",),
     ),
     Mart(

@@ -107,3 +107,38 @@ def with_rate_columns(frame: FrameT, numerator: str = "cases", denominator: str 
         .unnest("_ci")
         .with_columns((pl.col(numerator) < SMALL_COUNT_BELOW).alias("small_count"))
     )
+
+
+def poisson_rate_ci(events, exposure, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood 1936) 95% interval of events / exposure for a Poisson count: chi-square
+    quantiles, NaN where the exposure is 0. For rates per person-time (per 1000 runner-hours),
+    where a binomial interval does not apply (a runner can be at risk for any length of time)."""
+    from scipy.stats import chi2
+
+    k = np.atleast_1d(np.asarray(events, dtype=float))
+    t = np.atleast_1d(np.asarray(exposure, dtype=float))
+    k, t = np.broadcast_arrays(k, t)
+    bad = np.isnan(k) | (k < 0) | np.isnan(t) | (t < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"poisson_rate_ci: events={k[i]:g}, exposure={t[i]:g} at position {i}: expected non-negative numbers")
+    low = np.full(k.shape, np.nan)
+    high = np.full(k.shape, np.nan)
+    ok = t > 0
+    low[ok] = np.where(k[ok] > 0, chi2.ppf(alpha / 2, 2 * k[ok]) / 2, 0.0) / t[ok]
+    high[ok] = chi2.ppf(1 - alpha / 2, 2 * k[ok] + 2) / 2 / t[ok]
+    return low, high
+
+
+def poisson_exceedance(observed, expected) -> np.ndarray:
+    """P(X >= observed) for X ~ Poisson(expected): how surprising a count is (1 when observed is 0;
+    NaN when nothing is expected to compare with)."""
+    from scipy.stats import poisson
+
+    o = np.atleast_1d(np.asarray(observed, dtype=float))
+    e = np.atleast_1d(np.asarray(expected, dtype=float))
+    o, e = np.broadcast_arrays(o, e)
+    out = np.full(o.shape, np.nan)
+    ok = ~np.isnan(e) & ~np.isnan(o)
+    out[ok] = np.where(o[ok] <= 0, 1.0, poisson.sf(o[ok] - 1, e[ok]))
+    return out
