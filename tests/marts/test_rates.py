@@ -245,6 +245,34 @@ def test_a_report_before_the_first_mat_takes_the_pace_at_the_first_passing():
     assert out["0.95–1.05"]["cases"] == 1  # bib 2 at 5K: 312/320 = 0.975
 
 
+def test_rate_by_observed_first_half_pace_bands_every_starter_by_how_they_ran_the_first_half():
+    out = cramp_rate_by_pace_group(reports(), participants(), passings(), race_distance_km=RACE_KM).collect()
+    early = {r["pace_group"]: r for r in out.filter(pl.col("grouping") == "early_pace").iter_rows(named=True)}
+    # first half of 15 km: the 5K mat. bib 1 300 s/km, bib 2 312 (5:00–5:30), bib 3 280 (4:30–5:00),
+    # bib 5 380 (6:00–7:00), bib 4 no passing. Cases: bibs 3, 1, 2 (bib 99 is not a participant).
+    check(early["5:00–5:30"], 2, 2, 1000.0, 342.38, 1000.0)
+    check(early["4:30–5:00"], 1, 1, 1000.0, 206.55, 1000.0)
+    check(early["6:00–7:00"], 0, 1, 0.0, 0.0, 793.45)
+    check(early["no first-half passing"], 0, 1, 0.0, 0.0, 793.45)
+    assert early["<4:30"]["runners"] == 0
+    # two starters did not finish: the roster holds starters
+    assert early["5:00–5:30"]["denominator_kind"] == "starters in the group"
+    assert early["5:00–5:30"]["rate_unit"] == "per 1000 starters"
+
+
+def test_a_roster_of_finishers_only_names_every_rate_per_1000_finishers():
+    finishers = participants().filter(pl.col("finished"))
+    out = cramp_rate_by_pace_group(reports(), finishers, passings(), race_distance_km=RACE_KM).collect()
+    assert set(out["rate_unit"]) == {"per 1000 finishers"}
+    assert set(out["denominator_kind"]) == {"finishers in the group"}
+    distance = cramp_rate_by_distance(reports(), exposure_by_point(passings(), finishers, course_points()),
+                                      course_points(), roster=finishers).collect()
+    assert set(distance["rate_unit"]) == {"per 1000 finishers"}
+    assert set(cramp_rate_by_sex_age(reports(), finishers).collect()["rate_unit"]) == {"per 1000 finishers"}
+    with_dnf = cramp_rate_by_sex_age(reports(), participants()).collect()
+    assert set(with_dnf["rate_unit"]) == {"per 1000 starters"}
+
+
 # --------------------------------------------------------------------------- WBGT
 
 
@@ -403,7 +431,11 @@ def test_the_pandas_sqlite_reference_gives_the_same_marts_as_polars():
     # 15-minute bucket, and names every denominator "starters"/"runners" (no rate_unit): those are
     # checked by hand above; every count, denominator and interval must agree.
     changed = {"cramp_rate_by_wbgt", "station_load_15m"}
-    drop = lambda frames: {n: f.drop("rate_unit", "denominator_kind", strict=False) for n, f in frames.items() if n not in changed}  # noqa: E731
+    def drop(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        out = {n: f.drop("rate_unit", "denominator_kind", strict=False) for n, f in frames.items() if n not in changed}
+        out["cramp_rate_by_pace_group"] = out["cramp_rate_by_pace_group"].filter(pl.col("grouping") != "early_pace")
+        return out
+
     bench.assert_same_marts(drop(got), drop(expected))
     # the comparison saw real rows in both races, the slowdown marts included
     assert expected["cramp_rate_by_station"]["race_id"].to_list() == ["r", "r", "r", "r2", "r2"]

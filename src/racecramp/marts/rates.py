@@ -56,8 +56,17 @@ RELATIVE_PACE_LABELS = ("<0.95 (faster than declared)", "0.95–1.05", ">1.05")
 # in the last bit (0.9499999999999999 for a runner exactly at 0.95) cannot move a runner
 # across a band edge.
 BAND_ROUNDING_DECIMALS = 6
+# the half mat sits at half the distance; a course measured to the metre may put it a little past
+HALF_MAT_TOLERANCE_KM = 0.05
 UNDECLARED = "undeclared"
 NO_PASSING = "no passing"
+NO_FIRST_HALF_PASSING = "no first-half passing"
+# grouping -> what the pace group is, as the labels say it
+PACE_GROUPINGS = {
+    "declared_pace": "declared pace (min/km)",
+    "relative_pace": "pace so far ÷ declared pace",
+    "early_pace": "observed first-half pace (min/km), for rosters without declared times",
+}
 
 WBGT_FLAG_ORDER = (WbgtFlag.WHITE, WbgtFlag.GREEN, WbgtFlag.YELLOW, WbgtFlag.RED, WbgtFlag.BLACK)
 WBGT_BAND_LABELS = {
@@ -297,6 +306,11 @@ def cramp_rate_by_pace_group(
       we accept that so every starter is counted exactly once. Starters with no passing are
       "no passing". Runners with a synthetic declared time (declared_is_synthetic) are
       banded like the others.
+
+    grouping = "early_pace": the runner's observed pace over the first half (net time ÷ km at their
+    furthest passing at or before half the race distance), banded like the declared pace; no such
+    passing → "no first-half passing". Real results carry no declared times, so this is the
+    grouping that says something there; a runner is banded once, by how they ran the first half.
     """
     participants = participants.lazy()
     passings = passings.lazy()
@@ -310,6 +324,10 @@ def cramp_rate_by_pace_group(
         pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_pace_so_far"),
         pl.col("_pace_so_far").get(pl.col("km").arg_min()).alias("_first_pace"),
     )
+    half_km = race_distance_km / 2 + HALF_MAT_TOLERANCE_KM
+    first_half = pace.filter(pl.col("km") <= half_km).group_by("race_id", "bib").agg(
+        pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_early_pace")
+    )
     # materialised once: both groupings and the cases read it
     runners = (
         participants.select(
@@ -319,8 +337,11 @@ def cramp_rate_by_pace_group(
             pl.col("simulated").fill_null(False).alias("_sim"),
         )
         .join(furthest, on=["race_id", "bib"], how="left")
+        .join(first_half, on=["race_id", "bib"], how="left")
         .with_columns(
             _declared_band(pl.col("declared_pace_s_per_km")).alias("_declared_band"),
+            pl.when(pl.col("_early_pace").is_null()).then(pl.lit(NO_FIRST_HALF_PASSING))
+            .otherwise(_declared_band(pl.col("_early_pace"))).alias("_early_band"),
             _relative_band(
                 pl.col("declared_pace_s_per_km"), pl.col("_pace_so_far") / pl.col("declared_pace_s_per_km")
             ).alias("_relative_band"),
@@ -351,7 +372,7 @@ def cramp_rate_by_pace_group(
             check_sortedness=False,
         )
         .join(
-            runners.select("race_id", "bib", "declared_pace_s_per_km", "_declared_band", "_first_pace"),
+            runners.select("race_id", "bib", "declared_pace_s_per_km", "_declared_band", "_first_pace", "_early_band"),
             on=["race_id", "bib"], how="left",
         )
         .with_columns(
@@ -366,6 +387,7 @@ def cramp_rate_by_pace_group(
     for grouping, band_col, labels in (
         ("declared_pace", "_declared_band", (*DECLARED_PACE_LABELS, UNDECLARED)),
         ("relative_pace", "_relative_band", (*RELATIVE_PACE_LABELS, UNDECLARED, NO_PASSING)),
+        ("early_pace", "_early_band", (*DECLARED_PACE_LABELS, NO_FIRST_HALF_PASSING)),
     ):
         bands = pl.LazyFrame({"pace_group": list(labels), "band_order": list(range(len(labels)))})
         grid = participants.select("race_id").unique().join(bands, how="cross")

@@ -401,15 +401,18 @@ _MARTS = (
     ),
     Mart(
         name="cramp_rate_by_pace_group",
-        description="Cramped runners per 1000 starters by declared-pace band and by pace relative to the declared pace.",
+        description="Cramped runners per 1000 starters (or finishers) by declared-pace band, by pace relative to the "
+                    "declared pace, and by observed first-half pace.",
         build=_by_pace_group,
         inputs=("cramp_reports", "participants", "passings"),
         grain=("race_id", "grouping", "pace_group"),
         columns=(
             race_id(),
-            Column("grouping", pl.String, "`declared_pace` or `relative_pace`", nullable=False,
-                   isin=("declared_pace", "relative_pace")),
-            Column("pace_group", pl.String, "the band (min/km, or relative pace), `undeclared`, `no passing`", nullable=False),
+            Column("grouping", pl.String, "`declared_pace`, `relative_pace`, or `early_pace` (observed first-half pace: "
+                   "the grouping for rosters without declared times)", nullable=False,
+                   isin=("declared_pace", "relative_pace", "early_pace")),
+            Column("pace_group", pl.String, "the band (min/km, or relative pace), `undeclared`, `no passing`, "
+                   "`no first-half passing`", nullable=False),
             Column("band_order", pl.Int64, "order of the bands", nullable=False),
             *rate_tail("runners in the band with a bib-linked report", "starters in the band"),
         ),
