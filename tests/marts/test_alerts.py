@@ -87,7 +87,8 @@ FRESH_COOL_WEATHER = weather([(20, 12.0, "green"), (10, 12.0, "green")])
 NO_QUARANTINE = pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
-def evaluate(rep=None, exp=None, wx=FRESH_COOL_WEATHER, quarantine=NO_QUARANTINE, previous=None, now=NOW, **kw):
+def evaluate(rep=None, exp=None, wx=FRESH_COOL_WEATHER, quarantine=NO_QUARANTINE, previous=None, now=NOW,
+             params=AlertParams(), **kw):
     return evaluate_alerts(
         now,
         rep if rep is not None else pl.DataFrame(schema=REPORT_SCHEMA),
@@ -95,7 +96,7 @@ def evaluate(rep=None, exp=None, wx=FRESH_COOL_WEATHER, quarantine=NO_QUARANTINE
         wx,
         quarantine,
         previous,
-        AlertParams(),
+        params,
         race_id=RACE,
         course_points=COURSE,
         **kw,
@@ -223,12 +224,24 @@ def test_an_interpolated_value_is_not_a_fresh_observation():
     assert evaluate(wx=wx)["rule"].to_list() == ["stale_weather"]
 
 
-def test_no_weather_at_all_during_the_race_alerts_but_not_before_it():
+def test_no_weather_at_all_during_the_race_alerts_when_a_feed_is_configured_but_not_before_the_start():
     empty = pl.DataFrame(schema=WEATHER_SCHEMA)
-    during = evaluate(wx=empty, race_start_utc=GUN)
+    configured = AlertParams(weather_configured=True)
+    during = evaluate(wx=empty, race_start_utc=GUN, params=configured)
     assert during["rule"].to_list() == ["stale_weather"]
     assert "No weather observation" in during["message"].item()
-    assert evaluate(wx=empty, race_start_utc=NOW + timedelta(hours=1)).is_empty()
+    assert evaluate(wx=empty, race_start_utc=NOW + timedelta(hours=1), params=configured).is_empty()
+
+
+def test_a_race_with_no_weather_feed_configured_or_reported_never_has_stale_weather():
+    # a bulk import of results: the race clock is the last passing, no weather has come, no feed is configured
+    assert evaluate(wx=pl.DataFrame(schema=WEATHER_SCHEMA), race_start_utc=GUN).is_empty()
+
+
+def test_old_weather_is_not_stale_before_the_race_starts():
+    old = weather([(240, 12.0, "green")])  # four hours old at the race clock
+    assert evaluate(wx=old, race_start_utc=NOW + timedelta(hours=1)).is_empty()
+    assert evaluate(wx=old, race_start_utc=GUN)["rule"].to_list() == ["stale_weather"]
 
 
 # ---------------------------------------------------------------- quarantine
@@ -285,7 +298,9 @@ def test_re_evaluating_at_the_same_time_gives_the_same_alert_ids():
 def test_an_open_condition_alert_is_not_opened_again_while_unresolved():
     log = merge_alerts(None, evaluate(reports(4), exposure(1000)))
     later = NOW + timedelta(minutes=5)
-    assert evaluate(reports(4), exposure(1000), previous=log, now=later).is_empty()
+    again = evaluate(reports(4), exposure(1000), previous=log, now=later)
+    assert again["alert_id"].to_list() == log["alert_id"].to_list()  # the same alert, not a new one
+    assert again["cleared_at_utc"].to_list() == [None]  # its condition still holds
     resolved, _ = apply_alert_actions(log, actions([(log["alert_id"].item(), "resolve", "dr.lee", 3)]))
     reopened = evaluate(reports(4), exposure(1000), previous=resolved, now=later)
     assert reopened["rule"].to_list() == ["station_load"]
@@ -295,9 +310,18 @@ def test_an_open_condition_alert_is_not_opened_again_while_unresolved():
 def test_a_cleared_condition_stays_open_until_resolved():
     log = merge_alerts(None, evaluate(reports(4), exposure(1000)))
     # 40 min later: no reports, no runners, fresh weather (observed 30 min after NOW)
-    quiet = evaluate(now=NOW + timedelta(minutes=40), wx=weather([(-30, 12.0, "green")]), previous=log)
-    assert quiet.is_empty()
-    assert merge_alerts(log, quiet)["status"].to_list() == ["open"]
+    cleared_at = NOW + timedelta(minutes=40)
+    quiet = evaluate(now=cleared_at, wx=weather([(-30, 12.0, "green")]), previous=log)
+    assert quiet["alert_id"].to_list() == log["alert_id"].to_list()  # nothing new opens
+    merged = merge_alerts(log, quiet)
+    assert merged["status"].to_list() == ["open"]
+    assert merged["cleared_at_utc"].to_list() == [cleared_at]
+    # a later look keeps the first time it cleared; a return of the condition clears it again
+    later = merge_alerts(merged, evaluate(now=cleared_at + timedelta(minutes=5), wx=weather([(-30, 12.0, "green")]),
+                                          previous=merged))
+    assert later["cleared_at_utc"].to_list() == [cleared_at]
+    back = merge_alerts(later, evaluate(reports(4), exposure(1000), previous=later, now=NOW + timedelta(minutes=5)))
+    assert back["cleared_at_utc"].to_list() == [None]
 
 
 def test_merge_keeps_lifecycle_state_of_existing_alerts():

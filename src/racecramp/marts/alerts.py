@@ -7,8 +7,10 @@ Rules (thresholds in AlertParams; reasons in docs/alerts.md):
   busy volunteer, not a signal).
 - weather_flag_change: the ACSM WBGT flag of the latest observation differs from the
   previous observation of the same feed.
-- stale_weather: the latest observation is older than stale_after_s at now_utc, or the race
-  has started and there is no observation at all.
+- stale_weather: only from the race's start, and only for a race whose weather feed has
+  reported or is configured: the latest observation is older than stale_after_s at now_utc, or
+  (feed configured) there is no observation at all. A bulk import before the start, or of a
+  race with no weather feed, raises none.
 - quarantine_spike: more than 20 quarantined records in the last 10 min, or more than 10%
   of the records landed in those 10 min were quarantined (with at least 3 quarantined).
 
@@ -17,7 +19,8 @@ now_utc gives the same ids. station_load, stale_weather and quarantine_spike des
 condition: while an alert for the same rule and subject is open or acknowledged, no new
 one is opened. A weather flag change is an event: each change opens its own alert. Alerts
 are never auto-resolved: an open alert whose condition cleared stays open until a human
-resolves it, so nobody misses an alert that fired and went quiet between two screen looks.
+resolves it, so nobody misses an alert that fired and went quiet between two screen looks;
+its `cleared_at_utc` says when its condition stopped holding (null again if it comes back).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     "resolved_by": pl.String,
     "resolved_at_utc": _UTC,
     "simulated": pl.Boolean,
+    "cleared_at_utc": _UTC,
 }
 ACTION_SCHEMA: dict[str, pl.DataType] = {"alert_id": pl.String, "action": pl.String, "by": pl.String, "at_utc": _UTC}
 REJECTED_SCHEMA: dict[str, pl.DataType] = {**ACTION_SCHEMA, "reason": pl.String}
@@ -97,6 +101,9 @@ class AlertParams:
     # Settings.weather_stale_after_s. The feeds we have (Open-Meteo, Visual Crossing, METAR)
     # report hourly, so a reading is normally up to 60 min old: stale = an hourly reading missed.
     stale_after_s: float = 4500.0
+    # a weather feed is configured (Settings.weather_url): "no weather at all" after the start is
+    # then an alert; without a feed configured, only a feed that has reported can go stale
+    weather_configured: bool = False
     quarantine_window_s: float = 600.0
     quarantine_max_records: int = 20
     quarantine_max_share: float = 0.10
@@ -144,6 +151,7 @@ def _alert(race_id: str, rule: str, subject: str, window_start_utc: datetime, no
         "resolved_by": None,
         "resolved_at_utc": None,
         "simulated": simulated,
+        "cleared_at_utc": None,
     }
 
 
@@ -301,8 +309,11 @@ def _weather_alerts(now_utc: datetime, weather_with_heat: pl.DataFrame | pl.Lazy
         series = race_weather(weather_with_heat, race_id, now_utc)
         if "interpolated" in series.columns:  # an interpolated value is not a fresh reading
             series = series.filter(~pl.col("interpolated").fill_null(False))
+    started = race_start_utc is None or now_utc >= race_start_utc
+    if not started:
+        return []  # before the start nothing is stale (a bulk import of the roster, the night before)
     if series.is_empty():
-        if race_start_utc is not None and now_utc >= race_start_utc:
+        if race_start_utc is not None and params.weather_configured:
             message = (f"No weather observation for {race_id} since the race started at {_hhmm(race_start_utc)}: "
                        "WBGT and flag are unknown")
             return [_alert(race_id, RULE_STALE_WEATHER, SUBJECT_WEATHER, race_start_utc, now_utc, SEVERITY_WARNING,
@@ -408,30 +419,52 @@ def evaluate_alerts(
     previous = _as_alerts(previous_alerts, "previous_alerts")
     unresolved = previous.filter(
         (pl.col("status") != STATUS_RESOLVED) & pl.col("rule").is_in(CONDITION_RULES)
-    ).select("race_id", "rule", "subject")
-    return (
+    )
+    keys = ["race_id", "rule", "subject"]
+    opened = (
         new.join(previous.select("alert_id"), on="alert_id", how="anti")
-        .join(unresolved, on=["race_id", "rule", "subject"], how="anti")
+        .join(unresolved.select(keys), on=keys, how="anti")
         .unique("alert_id", keep="first", maintain_order=True)
     )
+    # the race's unresolved condition alerts again, with when their condition cleared (null while it holds)
+    firing = new.filter(pl.col("rule").is_in(CONDITION_RULES)).select(keys).unique().with_columns(pl.lit(True).alias("_firing"))
+    clearing = (
+        unresolved.filter(pl.col("race_id") == race_id)
+        .join(firing, on=keys, how="left")
+        .with_columns(
+            pl.when(pl.col("_firing").fill_null(False)).then(pl.lit(None, _UTC))
+            .otherwise(pl.coalesce("cleared_at_utc", pl.lit(now_utc).cast(_UTC))).alias("cleared_at_utc")
+        )
+        .select(list(ALERT_SCHEMA))
+    )
+    return pl.concat([opened, clearing])
 
 
 def _as_alerts(alerts: pl.DataFrame | pl.LazyFrame | None, name: str) -> pl.DataFrame:
     if alerts is None:
         return empty_alerts()
     alerts = collect_if_lazy(alerts)
+    if "cleared_at_utc" not in alerts.columns:  # alerts stored before cleared_at_utc existed
+        alerts = alerts.with_columns(pl.lit(None, _UTC).alias("cleared_at_utc"))
     require_columns(alerts, name, tuple(ALERT_SCHEMA))
     return alerts.select(pl.col(c).cast(t) for c, t in ALERT_SCHEMA.items())
 
 
 def merge_alerts(previous: pl.DataFrame | None, new_evaluation: pl.DataFrame) -> pl.DataFrame:
-    """Previous alerts unchanged (their lifecycle state kept) plus new alerts not seen before.
+    """Previous alerts (their lifecycle state kept, cleared_at_utc as the evaluation says) plus new alerts.
 
-    Nothing is auto-resolved: an alert whose condition cleared stays as it is until a human
-    resolves it with apply_alert_actions.
+    Nothing is auto-resolved: an alert whose condition cleared stays open until a human
+    resolves it with apply_alert_actions; it only says when it cleared.
     """
     old = _as_alerts(previous, "previous")
-    new = _as_alerts(new_evaluation, "new_evaluation").join(old.select("alert_id"), on="alert_id", how="anti")
+    evaluated = _as_alerts(new_evaluation, "new_evaluation")
+    cleared = evaluated.join(old.select("alert_id"), on="alert_id", how="semi").select(
+        "alert_id", pl.col("cleared_at_utc").alias("_cleared"), pl.lit(True).alias("_seen"))
+    old = old.join(cleared, on="alert_id", how="left").with_columns(
+        pl.when(pl.col("_seen").fill_null(False)).then(pl.col("_cleared")).otherwise(pl.col("cleared_at_utc"))
+        .alias("cleared_at_utc")
+    ).select(list(ALERT_SCHEMA))
+    new = evaluated.join(old.select("alert_id"), on="alert_id", how="anti")
     return pl.concat([old, new.unique("alert_id", keep="first", maintain_order=True)]).sort(
         "opened_at_utc", "alert_id", maintain_order=True
     )

@@ -43,6 +43,7 @@ class MartParams:
 
     stale_after_s: float = 4500.0
     windows: WindowRules = WindowRules()
+    weather_configured: bool = False  # Settings.weather_url is set: a race with no weather at all is then alerted
 
 
 @dataclass
@@ -252,7 +253,7 @@ def _live_distress(i: Inputs) -> Frame:
 def _alert_params(i: Inputs):
     from racecramp.marts.alerts import AlertParams
 
-    return AlertParams(stale_after_s=i.params.stale_after_s)
+    return AlertParams(stale_after_s=i.params.stale_after_s, weather_configured=i.params.weather_configured)
 
 
 def _station_load_30m(i: Inputs) -> Frame:
@@ -308,6 +309,8 @@ ALERT_COLUMNS = (
     Column("resolved_by", pl.String, "who resolved it"),
     Column("resolved_at_utc", UTC_DT, "when"),
     Column("simulated", pl.Boolean, "fired on simulated data", nullable=False),
+    Column("cleared_at_utc", UTC_DT, "race clock when the condition stopped holding (the alert stays for a human to "
+           "resolve; null while it holds)"),
 )
 
 _MARTS = (
