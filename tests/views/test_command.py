@@ -36,9 +36,40 @@ def test_cases_count_a_runner_once_and_each_report_without_a_bib():
                      ("d", None, 3, "aid_station")])
     kpis = command_view.command_kpis(frame, participants(200), None, RACE, NOW)
     assert kpis.cases == 3
-    assert kpis.cases_per_1000_starters == pytest.approx(3 / 200 * 1000)
+    assert kpis.cases_per_1000 == pytest.approx(3 / 200 * 1000)
     low, high = kpis.cases_per_1000_ci
     assert low < 15 < high
+
+
+def test_the_rate_is_named_for_what_the_roster_holds():
+    frame = reports([("a", "1", 1, "aid_station")])
+    assert command_view.command_kpis(frame, participants(10), None, RACE, NOW).denominator_kind == "starters"
+    finishers_only = command_view.command_kpis(frame, participants(10, finished=True), None, RACE, NOW)
+    assert (finishers_only.denominator_kind, finishers_only.runners) == ("finishers", 10)
+
+
+def test_each_window_count_carries_the_cases_expected_and_the_runners_who_passed():
+    quarter = lambda m: NOW - timedelta(minutes=m)  # noqa: E731  (bucket starts, minutes before NOW)
+    load = pl.DataFrame({
+        "race_id": [RACE] * 5,
+        "bucket_start_utc": [quarter(m) for m in (75, 60, 45, 30, 15)],
+        "bucket_end_utc": [quarter(m - 15) for m in (75, 60, 45, 30, 15)],
+        "observed": [9, 1, 1, 1, 1], "runners_passed": [900, 100, 200, 300, 400],
+        "expected": [9.0, 0.5, 1.0, 1.5, 2.0],
+    })
+    kpis = command_view.command_kpis(reports([("a", "1", 1, "aid_station")]), participants(5), None, RACE, NOW, station_load=load)
+    # last 15 min: the bucket NOW-15..NOW; last 60: the four buckets from NOW-60 (the one ending at NOW-60 is out)
+    assert (kpis.expected_last_15m, kpis.runners_passed_last_15m) == (2.0, 400)
+    assert (kpis.expected_last_60m, kpis.runners_passed_last_60m) == (5.0, 1000)
+    assert command_view.window_caption(2.0, 400) == "expected 2.0 · 400 runners passed stations"
+    assert command_view.command_kpis(None, participants(5), None, RACE, NOW).expected_last_15m is None
+
+
+def test_an_open_alert_whose_condition_cleared_shows_its_cleared_time():
+    alert = {"status": "open", "cleared_at_utc": datetime(2017, 4, 17, 17, 42, tzinfo=timezone.utc)}
+    assert command_view.cleared_note(alert, "America/New_York") == "cleared at 13:42 (still open for a human to resolve)"
+    assert command_view.cleared_note({**alert, "cleared_at_utc": None}) is None
+    assert command_view.cleared_note({**alert, "status": "resolved"}) is None
 
 
 def test_reports_after_the_race_clock_are_not_counted_yet():

@@ -23,7 +23,8 @@ def reports(rows: list[tuple]) -> pl.DataFrame:
     )
 
 
-def participants(n: int) -> pl.DataFrame:
-    return pl.DataFrame({"race_id": [RACE] * n, "bib": [str(i) for i in range(n)], "simulated": [False] * n})
+def participants(n: int, finished: bool = False) -> pl.DataFrame:
+    return pl.DataFrame({"race_id": [RACE] * n, "bib": [str(i) for i in range(n)], "finished": [finished] * n,
+                         "simulated": [False] * n})
 
 

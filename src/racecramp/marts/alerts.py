@@ -291,7 +291,8 @@ def _station_load_alerts(load: pl.DataFrame, now_utc: datetime, params: AlertPar
         where = f"{row['label']} ({row['km']:.1f} km)" if row["km"] is not None else row["label"]
         message = (
             f"{where}: {row['observed']} cramp reports in {minutes} min, "
-            f"expected {row['expected']:.1f} ({_format_p(row['p_value'])})"
+            f"expected {row['expected']:.1f} from the {row['runners_passed']:,} runners who passed "
+            f"({_format_p(row['p_value'])})"
         )
         alerts.append(
             _alert(row["race_id"], RULE_STATION_LOAD, row["point_id"], row["window_start_utc"], now_utc,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from racecramp.domain import WbgtFlag
+from racecramp.marts.counting import roster_holds_for
 from racecramp.marts.forecast import race_weather
 from racecramp.marts.heat import describe_wbgt, with_heat
 from racecramp.marts.stats import PER_1000, wilson_ci
@@ -15,7 +17,7 @@ from racecramp.views.shared import UTC_US, Snapshots, any_simulated, for_race, m
 
 KPI_WINDOWS_MIN = (15, 60)
 # The only columns command_kpis needs from the two big tables (read just these).
-KPI_PARTICIPANT_COLUMNS = ("race_id", "bib", "simulated")
+KPI_PARTICIPANT_COLUMNS = ("race_id", "bib", "finished", "simulated")
 KPI_STATUS_COLUMNS = ("race_id", "status", "simulated")
 # Published weather with the heat columns (the weather_heat mart); without it the view adds
 # them to weather_observations with marts.heat.with_heat.
@@ -39,10 +41,17 @@ class CommandKpis:
     now_utc: datetime | None
     reports_last_15m: int
     reports_last_60m: int
+    # what each window's count is compared with: the station_load_15m quarter hours the window
+    # touches (None when the mart is not published): cases expected, runners who passed stations
+    expected_last_15m: float | None
+    expected_last_60m: float | None
+    runners_passed_last_15m: int | None
+    runners_passed_last_60m: int | None
     reports_total: int
     cases: int  # runners with a report, plus reports without a bib (as in the rate marts)
-    starters: int
-    cases_per_1000_starters: float | None
+    runners: int  # the rate's denominator: the roster's runners
+    denominator_kind: str  # what the roster holds: "starters", or "finishers" (counting.roster_holds)
+    cases_per_1000: float | None
     cases_per_1000_ci: tuple[float, float] | None
     runners_on_course: int | None  # None when runner_status is not published
     finishers: int | None
@@ -57,8 +66,9 @@ def command_kpis(
     runner_status: pl.DataFrame | None,
     race_id: str,
     now_utc: datetime | None,
+    station_load: pl.DataFrame | None = None,
 ) -> CommandKpis:
-    """The command page KPIs at now_utc (the race clock)."""
+    """The command page KPIs at now_utc (the race clock); every count with what it is compared with."""
     seen = medical_reports(reports, race_id, now_utc) if now_utc is not None else medical_reports(reports, race_id)
     windows = {}
     for minutes in KPI_WINDOWS_MIN:
@@ -70,13 +80,15 @@ def command_kpis(
     cases = 0
     if seen.height:
         cases = int(seen["bib"].drop_nulls().n_unique() + seen["bib"].null_count())
-    starters = for_race(participants, race_id).height if participants is not None else 0
+    roster = for_race(participants, race_id)
+    runners = roster.height if roster is not None else 0
     per_1000 = ci = None
-    if starters:
-        per_1000 = cases / starters * PER_1000
-        if cases <= starters:
-            low, high = wilson_ci(cases, starters)
+    if runners:
+        per_1000 = cases / runners * PER_1000
+        if cases <= runners:
+            low, high = wilson_ci(cases, runners)
             ci = (float(low[0]) * PER_1000, float(high[0]) * PER_1000)
+    compared = {m: _window_load(station_load, race_id, now_utc, m) for m in KPI_WINDOWS_MIN}
     status_counts: dict[str, int] | None = None
     status = for_race(runner_status, race_id)
     if status is not None:
@@ -87,10 +99,15 @@ def command_kpis(
         now_utc=now_utc,
         reports_last_15m=windows[15],
         reports_last_60m=windows[60],
+        expected_last_15m=compared[15][0],
+        expected_last_60m=compared[60][0],
+        runners_passed_last_15m=compared[15][1],
+        runners_passed_last_60m=compared[60][1],
         reports_total=seen.height,
         cases=cases,
-        starters=starters,
-        cases_per_1000_starters=per_1000,
+        runners=runners,
+        denominator_kind=roster_holds_for(roster, race_id) if roster is not None and roster.height else "starters",
+        cases_per_1000=per_1000,
         cases_per_1000_ci=ci,
         runners_on_course=count("on_course"),
         finishers=count("finished"),
@@ -98,6 +115,18 @@ def command_kpis(
         dnf=count("dnf"),
         simulated=any_simulated(seen, for_race(participants, race_id), status),
     )
+
+
+def _window_load(station_load: pl.DataFrame | None, race_id: str, now_utc: datetime | None,
+                 minutes: int) -> tuple[float | None, int | None]:
+    """(cases expected, runners who passed stations) over the station_load_15m quarter hours that
+    overlap the `minutes` before now_utc; (None, None) without the mart or a clock."""
+    frame = for_race(station_load, race_id)
+    if frame is None or now_utc is None:
+        return None, None
+    since = now_utc - timedelta(minutes=minutes)
+    part = frame.filter((pl.col("bucket_end_utc") > since) & (pl.col("bucket_start_utc") <= now_utc))
+    return float(part["expected"].fill_null(0.0).sum()), int(part["runners_passed"].sum())
 
 
 def weather_with_heat(snapshots: Snapshots) -> pl.DataFrame | None:
@@ -183,12 +212,29 @@ def open_alerts(alerts: pl.DataFrame | None, race_id: str) -> pl.DataFrame | Non
 
 
 def load_by_quarter_hour(station_load: pl.DataFrame | None, race_id: str) -> pl.DataFrame | None:
-    """Cases and runners passing stations per 15-minute bucket, all stations together."""
+    """Cases observed and expected, and runners passing stations, per 15-minute bucket, all stations together."""
     frame = for_race(station_load, race_id)
     if frame is None:
         return None
     return (
         frame.group_by("bucket_start_utc")
-        .agg(pl.col("cases").sum(), pl.col("runners").sum(), pl.col("simulated").any())
+        .agg(pl.col("observed").sum(), pl.col("expected").fill_null(0.0).sum(), pl.col("runners_passed").sum(),
+             pl.col("simulated").any())
         .sort("bucket_start_utc")
     )
+
+
+def window_caption(expected: float | None, runners_passed: int | None) -> str:
+    """What a window's report count is compared with, in words."""
+    if expected is None:
+        return "expected: not published yet (station_load_15m)"
+    return f"expected {expected:.1f} · {runners_passed:,} runners passed stations"
+
+
+def cleared_note(alert: dict, timezone_name: str | None = None) -> str | None:
+    """"cleared at 13:42" (local time when a zone is given) for an unresolved alert whose condition cleared."""
+    cleared = alert.get("cleared_at_utc")
+    if cleared is None or alert.get("status") == "resolved":
+        return None
+    shown = cleared.astimezone(ZoneInfo(timezone_name)) if timezone_name else cleared
+    return f"cleared at {shown:%H:%M} (still open for a human to resolve)"

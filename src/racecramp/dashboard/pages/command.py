@@ -83,18 +83,24 @@ def _freshness(ctx: ui.PageContext) -> None:
 def _kpis(kpis: command_view.CommandKpis) -> None:
     st.subheader(f"Cramp reports{ui.sim_suffix(kpis.simulated)}")
     row1 = st.columns(4)
-    row1[0].metric("Last 15 min", kpis.reports_last_15m, border=True,
-                   help="Aid-station and finish-tent reports in the 15 minutes before the race clock, one per report_id.")
-    row1[1].metric("Last 60 min", kpis.reports_last_60m, border=True)
+    for column, minutes, count, expected, passed in (
+        (row1[0], 15, kpis.reports_last_15m, kpis.expected_last_15m, kpis.runners_passed_last_15m),
+        (row1[1], 60, kpis.reports_last_60m, kpis.expected_last_60m, kpis.runners_passed_last_60m),
+    ):
+        column.metric(f"Last {minutes} min", count, border=True,
+                      help=f"Aid-station and finish-tent reports in the {minutes} minutes before the race clock, one per "
+                           "report_id; expected: station_load_15m over the quarter hours the window touches.")
+        column.caption(command_view.window_caption(expected, passed))
     row1[2].metric("Total", kpis.reports_total, border=True)
+    row1[2].caption(f"{kpis.cases} cases among {kpis.runners:,} {kpis.denominator_kind}")
     ci = kpis.cases_per_1000_ci
     row1[3].metric(
-        "Cases per 1000 starters", shared.format_number(kpis.cases_per_1000_starters, 1), border=True,
-        help=(f"{kpis.cases} cases (runners with a report, plus reports without a bib) / {kpis.starters} starters"
-              + (f"; Wilson 95% CI {ci[0]:.1f}–{ci[1]:.1f}" if ci else "")),
+        f"Cases per 1000 {kpis.denominator_kind}", shared.format_number(kpis.cases_per_1000, 1), border=True,
+        help=(f"{kpis.cases} cases (runners with a report, plus reports without a bib) / {kpis.runners} "
+              f"{kpis.denominator_kind}" + (f"; Wilson 95% CI {ci[0]:.1f}–{ci[1]:.1f}" if ci else "")),
     )
     if ci:
-        row1[3].caption(f"{kpis.cases} / {kpis.starters:,} starters · 95% CI {ci[0]:.1f}–{ci[1]:.1f}")
+        row1[3].caption(f"{kpis.cases} / {kpis.runners:,} {kpis.denominator_kind} · 95% CI {ci[0]:.1f}–{ci[1]:.1f}")
     st.subheader("Runners")
     row2 = st.columns(4)
     row2[0].metric("Runners on course", shared.format_number(kpis.runners_on_course), border=True,
@@ -169,15 +175,17 @@ def _load_chart(ctx: ui.PageContext) -> None:
         return
     data = recent.select(
         pl.col("bucket_start_utc").dt.convert_time_zone(str(ctx.timezone or "UTC")).dt.replace_time_zone(None).alias("time"),
-        "cases", "runners",
+        "observed", "expected", "runners_passed",
     )
     sim = ui.sim_suffix(bool(recent["simulated"].any()))
-    chart = alt.Chart(data).mark_bar(color="#c62828").encode(
-        x=alt.X("time:T", title="local time (15-min buckets)", axis=alt.Axis(format="%H:%M")),
-        y=alt.Y("cases:Q", title="cramp cases"),
-        tooltip=["time:T", "cases:Q", alt.Tooltip("runners:Q", title="runners passing stations")],
-    )
-    st.altair_chart(chart.properties(title=f"Cramp cases per 15 min, all stations{sim}"), width="stretch", height=220)
+    base = alt.Chart(data).encode(x=alt.X("time:T", title="local time (15-min buckets)", axis=alt.Axis(format="%H:%M")))
+    tooltip = ["time:T", alt.Tooltip("observed:Q", title="cases observed"),
+               alt.Tooltip("expected:Q", title="cases expected", format=".1f"),
+               alt.Tooltip("runners_passed:Q", title="runners passing stations")]
+    bars = base.mark_bar(color="#c62828").encode(y=alt.Y("observed:Q", title="cramp cases"), tooltip=tooltip)
+    expected = base.mark_tick(color="#333", thickness=2).encode(y="expected:Q", tooltip=tooltip)
+    st.altair_chart((bars + expected).properties(title=f"Cramp cases per 15 min, all stations, observed (bars) vs "
+                                                       f"expected (ticks){sim}"), width="stretch", height=220)
 
 
 def _alerts(ctx: ui.PageContext) -> None:
@@ -202,8 +210,10 @@ def _alerts(ctx: ui.PageContext) -> None:
             with cols[0]:
                 st.markdown(f":{colour}[**{ui.plain(str(alert['severity']).upper())}**] · {ui.plain(alert['rule'])} · "
                             f"{ui.plain(alert['status'])}{sim}  \n{ui.plain(alert['message'])}")
+                cleared = command_view.cleared_note(alert, str(ctx.timezone) if ctx.timezone else None)
                 st.caption(f"opened {ui.local_time(ctx, alert['opened_at_utc'])} · id {ui.plain(alert['alert_id'])}"
-                           + (f" · acknowledged by {ui.plain(alert['acknowledged_by'])}" if alert.get("acknowledged_by") else ""))
+                           + (f" · acknowledged by {ui.plain(alert['acknowledged_by'])}" if alert.get("acknowledged_by") else "")
+                           + (f" · **{cleared}**" if cleared else ""))
             done = sent.get(alert["alert_id"])
             cols[1].button(
                 "Acknowledge", key=f"ack-{alert['alert_id']}", on_click=_send_action, args=(alert["alert_id"], "acknowledge"),
@@ -235,6 +245,7 @@ def live() -> None:
     kpis = command_view.command_kpis(
         snaps.table("cramp_reports"), snaps.table("participants", command_view.KPI_PARTICIPANT_COLUMNS),
         snaps.table("runner_status", command_view.KPI_STATUS_COLUMNS), ctx.race_id, ctx.race_now_utc,
+        station_load=snaps.table("station_load_15m"),
     )
     if kpis.simulated:
         ui.simulated_banner("Reports or runners on this page")
