@@ -45,9 +45,16 @@ def test_each_medical_report_is_one_encounter_with_timing_and_severity(encounter
 
 
 def test_rates_are_encounters_per_1000_starters(encounters):
-    rates = consensus_rates(encounters, starters=2000, race_id="r-2017")
+    rates = consensus_rates(encounters, 2000, race_id="r-2017", denominator_kind="starters")
     overall = rates.filter(pl.col("dimension") == "all").row(0, named=True)
-    assert overall["encounters"] == 4 and overall["rate_per_1000_starters"] == pytest.approx(2.0)
+    assert overall["encounters"] == 4 and overall["rate_per_1000"] == pytest.approx(2.0)
+    assert (overall["denominator"], overall["denominator_kind"], overall["rate_unit"]) == (2000, "starters", "per 1000 starters")
     serious = rates.filter((pl.col("dimension") == "severity_consensus") & (pl.col("category") == "serious")).row(0, named=True)
-    assert serious["encounters"] == 2 and serious["rate_per_1000_starters"] == pytest.approx(1.0)
+    assert serious["encounters"] == 2 and serious["rate_per_1000"] == pytest.approx(1.0)
     assert serious["ci_low_per_1000"] < 1.0 < serious["ci_high_per_1000"]
+
+
+def test_a_finishers_only_roster_gives_rates_per_1000_finishers(encounters):
+    rates = consensus_rates(encounters, 1600, race_id="r-2017", denominator_kind="finishers")
+    assert set(rates["denominator_kind"]) == {"finishers"} and set(rates["rate_unit"]) == {"per 1000 finishers"}
+    assert "starters" not in rates.columns

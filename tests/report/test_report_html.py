@@ -56,14 +56,17 @@ def test_headline_numbers_equal_the_snapshots(page, demo_settings):
     race_id, soup = page
     participants = snap(demo_settings, "participants").filter(pl.col("race_id") == race_id)
     shown = presentations(demo_settings, race_id)
-    starters, finishers = participants.height, int(participants["finished"].sum())
+    finishers = int(participants["finished"].sum())
     cases = expected_cases(shown)
-    assert starters > 20000 and shown.height > 100  # the demo really is loaded
-    assert number(soup.find(id="h-starters").text)[0] == starters
+    assert finishers > 20000 and shown.height > 100  # the demo really is loaded
+    # the Boston results list finishers only: the starters are not known, and no rate says "starters"
+    assert finishers == participants.height
+    assert soup.find(id="h-starters").text == "—"
+    assert soup.find(id="h-per-1000-starters") is None
     assert number(soup.find(id="h-finishers").text)[0] == finishers
     assert number(soup.find(id="h-presentations").text)[0] == shown.height
     assert number(soup.find(id="h-cases").text)[0] == cases
-    for kpi, denominator in (("h-per-1000-starters", starters), ("h-per-1000-finishers", finishers)):
+    for kpi, denominator in (("h-per-1000-finishers", finishers),):
         assert close_to(soup.find(id=kpi).text, cases / denominator * 1000)
         low, high = proportion_confint(cases, denominator, method="wilson")
         ci_low, ci_high = soup.find(id=f"{kpi}-ci").text.split("–")
@@ -127,6 +130,7 @@ MART_TABLES = (
     ("t-by-distance", "cramp_rate_by_distance", None, ("segment",)),
     ("t-by-declared-pace", "cramp_rate_by_pace_group", "declared_pace", ("pace_group",)),
     ("t-by-relative-pace", "cramp_rate_by_pace_group", "relative_pace", ("pace_group",)),
+    ("t-by-early-pace", "cramp_rate_by_pace_group", "early_pace", ("pace_group",)),
     ("t-by-wbgt", "cramp_rate_by_wbgt", None, ("wbgt_flag", "wbgt_band")),
     ("t-by-station", "cramp_rate_by_station", None, ("point_id", "kind")),
     ("t-by-sex-age", "cramp_rate_by_sex_age", None, ("sex", "age_band")),
@@ -143,6 +147,20 @@ def test_every_mart_table_equals_the_published_mart(page, demo_settings, table_i
         expected = expected.filter(pl.col("grouping") == grouping)
     assert soup.find(id=table_id)["data-mart"] == mart
     assert _check_table(soup, table_id, expected, keys) >= expected.height * 3
+
+
+def test_on_real_boston_data_the_pace_table_has_groups_by_observed_first_half_pace(page, demo_settings):
+    race_id, soup = page
+    pace = snap(demo_settings, "cramp_rate_by_pace_group").filter(pl.col("race_id") == race_id)
+    # the real results carry no declared times (the demo's are synthetic, declared_is_synthetic): the
+    # observed first-half pace is what groups real runners
+    early = pace.filter((pl.col("grouping") == "early_pace") & (pl.col("runners") > 0))
+    assert early.height >= 3 and early["runners"].sum() > 20000  # every finisher banded by the half split
+    assert early.filter(pl.col("pace_group") == "no first-half passing")["runners"].sum() < 100
+    assert early["cases"].sum() > 0
+    heading = soup.find(id="t-by-early-pace").find_previous("h3").text
+    assert "observed first-half pace" in heading
+    assert "denominator: finishers in the group" in soup.find(id="t-by-early-pace").decode()
 
 
 def test_late_slowdown_share_equals_the_edition_mart(page, demo_settings):
@@ -174,11 +192,13 @@ def test_comparison_lists_every_earlier_edition_of_the_series(page, demo_setting
     slowdown = snap(demo_settings, "late_slowdown_by_edition")
     for tr, edition in zip(rows, editions):
         cells = {td["data-col"]: td.text for td in tr.find_all("td")}
-        starters = participants.filter(pl.col("race_id") == edition).height
+        finishers = participants.filter(pl.col("race_id") == edition).height  # finishers-only rosters
         cases = expected_cases(presentations(demo_settings, edition))
-        assert number(cells["starters"])[0] == starters
+        assert cells["starters"] == "—" and cells["per_1000_starters"] == "—"
+        assert number(cells["finishers"])[0] == finishers
         assert number(cells["cases"])[0] == cases
-        assert close_to(cells["per_1000_starters"], cases / starters * 1000)
+        assert close_to(cells["per_1000_finishers"], cases / finishers * 1000)
+        assert cells["denominator_kind"] == "finishers"
         share = slowdown.filter(pl.col("race_id") == edition)["share"][0]
         assert close_to(cells["late_slowdown_share"], share, 100)
         assert cells["simulated"] == "SIMULATED"  # the demo's cramp reports are simulated
@@ -203,7 +223,7 @@ def test_simulated_data_is_labelled_wherever_shown(page):
     # every chart built from simulated reports says so in its title
     titles = [t.text for t in soup.select("svg text")]
     assert any("Cramp presentations and WBGT · SIMULATED" in t for t in titles)
-    assert any("Cramp cases per 1000 runners entering the segment · SIMULATED" in t for t in titles)
+    assert any("Cramp cases per 1000 finishers entering the segment · SIMULATED" in t for t in titles)
 
 
 def test_report_is_self_contained(page):
@@ -218,12 +238,14 @@ def test_consensus_csvs_count_every_presentation(demo_settings, demo_reports):
         encounters = pl.read_csv(written.files["consensus_encounters"], infer_schema_length=0)
         rates = pl.read_csv(written.files["consensus_rates"])
         shown = presentations(demo_settings, race_id)
-        starters = snap(demo_settings, "participants").filter(pl.col("race_id") == race_id).height
+        finishers = snap(demo_settings, "participants").filter(pl.col("race_id") == race_id).height  # finishers only
         assert encounters.height == shown.height
         assert set(encounters["encounter_id"]) == set(shown["report_id"])
         overall = rates.filter(pl.col("dimension") == "all").row(0, named=True)
-        assert overall["encounters"] == shown.height and overall["starters"] == starters
-        assert abs(overall["rate_per_1000_starters"] - shown.height / starters * 1000) < 1e-9
+        assert overall["encounters"] == shown.height and overall["denominator"] == finishers
+        assert (overall["denominator_kind"], overall["rate_unit"]) == ("finishers", "per 1000 finishers")
+        assert "starters" not in rates.columns
+        assert abs(overall["rate_per_1000"] - shown.height / finishers * 1000) < 1e-9
         for dimension in ("timing", "severity_consensus", "disposition"):
             assert rates.filter(pl.col("dimension") == dimension)["encounters"].sum() == shown.height
 

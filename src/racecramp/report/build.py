@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from racecramp.domain import Disposition
-from racecramp.marts.counting import counted_reports
+from racecramp.marts.counting import ROSTER_STARTERS, counted_reports, roster_holds_for
 from racecramp.marts.heat import describe_wbgt
 from racecramp.marts.stats import PER_1000, wilson_ci
 
@@ -52,11 +52,12 @@ DISPOSITION_ORDER = (*(d.value for d in Disposition), NOT_RECORDED)
 SERIES_YEAR = re.compile(r"-(?:19|20)\d\d$")
 
 # The columns each mart table of the report shows (key columns first, then counts and rates).
-RATE_TAIL = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count", "simulated")
+RATE_TAIL = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count", "simulated",
+             "denominator_kind", "rate_unit")
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "cramp_rate_by_distance": ("segment", "from_km", "to_km", *RATE_TAIL),
     "cramp_rate_by_pace_group": ("grouping", "pace_group", *RATE_TAIL),
-    "cramp_rate_by_wbgt": ("wbgt_flag", "wbgt_band", *RATE_TAIL),
+    "cramp_rate_by_wbgt": ("wbgt_flag", "wbgt_band", "runner_hours", *RATE_TAIL),
     "cramp_rate_by_station": ("point_id", "kind", "km", *RATE_TAIL),
     "cramp_rate_by_sex_age": ("sex", "age_band", *RATE_TAIL),
     "late_slowdown_by_finish_band": ("finish_band", "runners", "slowed", "share", "ci_low", "ci_high", "median_ratio"),
@@ -104,11 +105,12 @@ def rate_per_1000(count: int, denominator: int) -> Rate:
 
 @dataclass(frozen=True)
 class Headline:
-    starters: int
+    starters: int | None  # None when the roster holds finishers only (the starters are not known)
     finishers: int
+    roster_holds: str  # counting.roster_holds: "starters" or "finishers"; every rate is named for it
     presentations: int  # aid-station and finish-tent reports, one per report_id
     cases: int  # runners with a presentation, plus presentations without a bib
-    per_starters: Rate
+    per_starters: Rate | None  # None when the roster holds finishers only
     per_finishers: Rate
     all_encounters: int | None
     all_encounters_source: str | None
@@ -174,7 +176,8 @@ def headline(frames: dict[str, pl.DataFrame | None], race_id: str) -> Headline:
     """Starters, finishers, cramp presentations and cases, rates per 1000 with CIs, dispositions."""
     participants = frames["participants"].filter(pl.col("race_id") == race_id)
     shown = medical_presentations(frames["cramp_reports"], race_id)
-    starters = participants.height
+    holds = roster_holds_for(participants, race_id) if participants.height else ROSTER_STARTERS
+    starters = participants.height if holds == ROSTER_STARTERS else None
     finishers = int(participants["finished"].fill_null(False).sum())
     cases = _cases(shown)
     counts = dict(shown.group_by(pl.col("disposition").fill_null(NOT_RECORDED)).len().iter_rows()) if shown.height else {}
@@ -185,9 +188,10 @@ def headline(frames: dict[str, pl.DataFrame | None], race_id: str) -> Headline:
     return Headline(
         starters=starters,
         finishers=finishers,
+        roster_holds=holds,
         presentations=shown.height,
         cases=cases,
-        per_starters=rate_per_1000(cases, starters),
+        per_starters=rate_per_1000(cases, starters) if starters is not None else None,
         per_finishers=rate_per_1000(cases, finishers),
         all_encounters=known[0] if known else None,
         all_encounters_source=known[1] if known else None,
@@ -287,9 +291,11 @@ def comparison(frames: dict[str, pl.DataFrame | None], race: dict[str, Any]) -> 
             "finishers": head.finishers,
             "presentations": head.presentations,
             "cases": head.cases,
-            "per_1000_starters": head.per_starters.per_1000,
-            "ci_low_per_1000": head.per_starters.ci_low,
-            "ci_high_per_1000": head.per_starters.ci_high,
+            "per_1000_starters": head.per_starters.per_1000 if head.per_starters else None,
+            # the interval of the rate over what the roster holds (starters, else finishers)
+            "ci_low_per_1000": (head.per_starters or head.per_finishers).ci_low,
+            "ci_high_per_1000": (head.per_starters or head.per_finishers).ci_high,
+            "denominator_kind": head.roster_holds,
             "per_1000_finishers": head.per_finishers.per_1000,
             "transports": head.transports,
             "late_slowdown_share": slow["share"][0] if slow is not None and slow.height else None,
@@ -298,6 +304,7 @@ def comparison(frames: dict[str, pl.DataFrame | None], race: dict[str, Any]) -> 
         })
     schema = {"race_id": pl.String, "date": pl.Date, "starters": pl.Int64, "finishers": pl.Int64, "presentations": pl.Int64,
               "cases": pl.Int64, "per_1000_starters": pl.Float64, "ci_low_per_1000": pl.Float64, "ci_high_per_1000": pl.Float64,
+              "denominator_kind": pl.String,
               "per_1000_finishers": pl.Float64, "transports": pl.Int64, "late_slowdown_share": pl.Float64,
               "peak_wbgt_c": pl.Float64, "simulated": pl.Boolean}
     return pl.DataFrame(rows, schema=schema)

@@ -4,7 +4,9 @@ doi 10.1136/bjsports-2018-100092; ../shared/notes/domain.md §3.1), so an editio
 pooled with other events' data.
 
 The consensus counts *medical encounters* (a runner seen twice is two encounters) and
-reports rates per 1000 race starters; so do we here. Its field tables were not readable in
+reports rates per 1000 race starters; so do we when the roster holds starters. A roster of
+finishers only (a published results file) gives rates per 1000 finishers, and says so in
+`denominator_kind`: the starters are then not known. Its field tables were not readable in
 our copy: the categories below follow its stated dimensions (timing, severity, diagnostic
 category) and SAFER practice, and are our mapping, documented in docs/report.md.
 Pure polars: no I/O.
@@ -74,8 +76,10 @@ def consensus_encounters(reports: pl.DataFrame, participants: pl.DataFrame, race
     )
 
 
-def consensus_rates(encounters: pl.DataFrame, starters: int, race_id: str) -> pl.DataFrame:
-    """Encounters per 1000 starters (Wilson 95% CI) overall and per category of each dimension."""
+def consensus_rates(encounters: pl.DataFrame, denominator: int, race_id: str,
+                    denominator_kind: str = "starters") -> pl.DataFrame:
+    """Encounters per 1000 of the roster's runners (Wilson 95% CI) overall and per category of each
+    dimension; denominator_kind says what they are (`starters`, or `finishers` for a finishers-only roster)."""
     rows = []
     simulated_any = bool(encounters["simulated"].any()) if encounters.height else False
     for dimension in RATE_DIMENSIONS:
@@ -85,13 +89,14 @@ def consensus_rates(encounters: pl.DataFrame, starters: int, race_id: str) -> pl
             groups = [(str(key[0]), part) for key, part in encounters.group_by(dimension, maintain_order=True)]
             groups.sort(key=lambda g: g[0])
         for category, part in groups:
-            rate = rate_per_1000(part.height, starters)
+            rate = rate_per_1000(part.height, denominator)
             rows.append({
                 "race_id": race_id, "dimension": dimension, "category": category, "encounters": part.height,
-                "starters": starters, "rate_per_1000_starters": rate.per_1000, "ci_low_per_1000": rate.ci_low,
+                "denominator": denominator, "denominator_kind": denominator_kind, "rate_per_1000": rate.per_1000,
+                "rate_unit": f"per 1000 {denominator_kind}", "ci_low_per_1000": rate.ci_low,
                 "ci_high_per_1000": rate.ci_high, "simulated": bool(part["simulated"].any()) if part.height else simulated_any,
             })
-    schema = {"race_id": pl.String, "dimension": pl.String, "category": pl.String, "encounters": pl.Int64, "starters": pl.Int64,
-              "rate_per_1000_starters": pl.Float64, "ci_low_per_1000": pl.Float64, "ci_high_per_1000": pl.Float64,
+    schema = {"race_id": pl.String, "dimension": pl.String, "category": pl.String, "encounters": pl.Int64, "denominator": pl.Int64,
+              "denominator_kind": pl.String, "rate_per_1000": pl.Float64, "rate_unit": pl.String, "ci_low_per_1000": pl.Float64, "ci_high_per_1000": pl.Float64,
               "simulated": pl.Boolean}
     return pl.DataFrame(rows, schema=schema)

@@ -118,11 +118,13 @@ def _headline(report: RaceReport) -> str:
         encounters = _kpi("h-all-encounters", "All medical encounters", "not known",
                           "racecramp records cramp presentations only")
     tiles = [
-        _kpi("h-starters", "Starters", fmt_int(h.starters)),
+        _kpi("h-starters", "Starters", fmt_int(h.starters),
+             "" if h.starters is not None else "not known: the roster holds finishers only (no DNF rows)"),
         _kpi("h-finishers", "Finishers", fmt_int(h.finishers)),
         _kpi("h-presentations", f"Cramp presentations{sim}", fmt_int(h.presentations), "aid-station and finish-tent reports"),
         _kpi("h-cases", f"Cramp cases{sim}", fmt_int(h.cases), "runners presenting, plus presentations without a bib"),
-        _rate_kpi("h-per-1000-starters", f"Cases per 1000 starters{sim}", h.per_starters, "starters"),
+        *([_rate_kpi("h-per-1000-starters", f"Cases per 1000 starters{sim}", h.per_starters, "starters")]
+          if h.per_starters is not None else []),
         _rate_kpi("h-per-1000-finishers", f"Cases per 1000 finishers{sim}", h.per_finishers, "finishers"),
         encounters,
         _kpi("h-transports", f"Transported to hospital{sim}", fmt_int(h.transports)),
@@ -154,6 +156,13 @@ def _chart_or_note(frame: pl.DataFrame | None, draw: Callable[[pl.DataFrame], st
     return f"<figure>{draw(frame)}</figure>"
 
 
+def _said(frame: pl.DataFrame | None, column: str, default: str) -> str:
+    """What a mart's rows say their rate is per (rate_unit) or their denominator counts (denominator_kind)."""
+    if frame is None or frame.height == 0 or column not in frame.columns:
+        return default
+    return ", ".join(dict.fromkeys(str(v) for v in frame[column].drop_nulls().to_list())) or default
+
+
 def _rates(report: RaceReport) -> str:
     m = report.marts
     distance = m["cramp_rate_by_distance"]
@@ -161,34 +170,40 @@ def _rates(report: RaceReport) -> str:
     wbgt = m["cramp_rate_by_wbgt"]
     parts = [
         "<h3>By distance (course segment between timing mats)</h3>",
-        _chart_or_note(distance, lambda f: charts.rate_bars(f, "segment", "Cramp cases per 1000 runners entering the segment", "segment (km)")),
+        _chart_or_note(distance, lambda f: charts.rate_bars(
+            f, "segment", f"Cramp cases {_said(f, 'rate_unit', 'per 1000 runners')} entering the segment", "segment (km)")),
         table(distance, "t-by-distance", "cramp_rate_by_distance",
               (Col("segment (km)", "segment", _text, number=False), *RATE_COLS),
-              "denominator: runners who entered the segment"),
+              f"denominator: {_said(distance, 'denominator_kind', 'runners who entered the segment')}"),
     ]
     if pace is not None:
-        for grouping, title in (("declared_pace", "By declared pace (min/km)"), ("relative_pace", "By pace so far relative to declared")):
+        for grouping, title in (("declared_pace", "By declared pace (min/km)"), ("relative_pace", "By pace so far relative to declared"),
+                                ("early_pace", "By observed first-half pace (min/km; the grouping for a roster without declared times)")):
             part = pace.filter(pl.col("grouping") == grouping)
             if part.height == 0:
                 continue
             parts += [
                 f"<h3>{title}</h3>",
-                _chart_or_note(part, lambda f: charts.rate_bars(f, "pace_group", "Cramped runners per 1000 starters", "pace group")),
+                _chart_or_note(part, lambda f: charts.rate_bars(
+                    f, "pace_group", f"Cramped runners {_said(f, 'rate_unit', 'per 1000 runners')}", "pace group")),
                 table(part, f"t-by-{grouping.replace('_', '-')}", "cramp_rate_by_pace_group",
-                      (Col("pace group", "pace_group", _text, number=False), *RATE_COLS), "denominator: starters in the group"),
+                      (Col("pace group", "pace_group", _text, number=False), *RATE_COLS),
+                      f"denominator: {_said(part, 'denominator_kind', 'runners in the group')}"),
             ]
     else:
         parts.append(table(None, "t-by-declared-pace", "cramp_rate_by_pace_group", ()))
     parts += [
         "<h3>By WBGT flag at the time</h3>",
-        _chart_or_note(wbgt, lambda f: charts.rate_bars(f, "wbgt_band", "Cramp cases per 1000 runner-station passings", "WBGT band")),
+        _chart_or_note(wbgt, lambda f: charts.rate_bars(
+            f, "wbgt_band", f"Cramp cases {_said(f, 'rate_unit', 'per 1000 runner-hours')} in the band", "WBGT band")),
         table(wbgt, "t-by-wbgt", "cramp_rate_by_wbgt",
-              (Col("flag", "wbgt_flag", _text, number=False), Col("WBGT", "wbgt_band", _text, number=False), *RATE_COLS),
-              "denominator: runner passings of aid stations and medical tents in that WBGT band"),
+              (Col("flag", "wbgt_flag", _text, number=False), Col("WBGT", "wbgt_band", _text, number=False),
+               Col("runner-hours", "runner_hours", fmt_1), *RATE_COLS),
+              "rate per 1000 runner-hours spent on course in that WBGT band (person-time at risk); exact Poisson 95% CI"),
         "<h3>By sex and age band</h3>",
         table(m["cramp_rate_by_sex_age"], "t-by-sex-age", "cramp_rate_by_sex_age",
               (Col("sex", "sex", _text, number=False), Col("age", "age_band", _text, number=False), *RATE_COLS),
-              "denominator: starters in the group"),
+              f"denominator: {_said(m['cramp_rate_by_sex_age'], 'denominator_kind', 'runners in the group')}"),
     ]
     return "".join(parts)
 
@@ -196,7 +211,8 @@ def _rates(report: RaceReport) -> str:
 def _stations(report: RaceReport) -> str:
     return table(report.marts["cramp_rate_by_station"], "t-by-station", "cramp_rate_by_station",
                  (Col("station", "point_id", _text, number=False), Col("kind", "kind", _text, number=False),
-                  Col("km", "km", fmt_1), *RATE_COLS), "denominator: runners who passed the station")
+                  Col("km", "km", fmt_1), *RATE_COLS),
+                 f"denominator: {_said(report.marts['cramp_rate_by_station'], 'denominator_kind', 'runners who passed the station')}")
 
 
 def _timeline(report: RaceReport) -> str:
@@ -272,8 +288,8 @@ def _comparison(report: RaceReport) -> str:
         Col("edition", "race_id", _text, number=False),
         Col("starters", "starters", fmt_int), Col("finishers", "finishers", fmt_int),
         Col("presentations", "presentations", fmt_int), Col("cases", "cases", fmt_int),
-        Col("/1000 starters", "per_1000_starters", fmt_1), Col("95% CI", ("ci_low_per_1000", "ci_high_per_1000"), fmt_ci),
-        Col("/1000 finishers", "per_1000_finishers", fmt_1), Col("transported", "transports", fmt_int),
+        Col("/1000 starters", "per_1000_starters", fmt_1), Col("/1000 finishers", "per_1000_finishers", fmt_1),
+        Col("95% CI", ("ci_low_per_1000", "ci_high_per_1000"), fmt_ci), Col("CI of", "denominator_kind", _text, number=False), Col("transported", "transports", fmt_int),
         Col("late slowdown", "late_slowdown_share", fmt_pct), Col("peak WBGT °C", "peak_wbgt_c", fmt_1),
         Col("data", "simulated", _sim, number=False),
     ), klass="compact")
@@ -301,15 +317,17 @@ presentations.</dd>
 <dt>Cramp case</dt><dd>A runner with at least one presentation, plus each presentation without a bib (it cannot be linked to a
 runner). The rate marts count the same way.</dd>
 <dt>Starters, finishers</dt><dd>Starters are the race's participants rows; finishers those with <code>finished</code>.
-Published results files list finishers only, so for an imported results file the two are equal.</dd>
+Published results files list finishers only: when every participant finished the roster holds finishers only, the starters are
+not known, and every rate says "per 1000 finishers".</dd>
 <dt>Rates</dt><dd>Per 1000 of the stated denominator, with a Wilson score 95% CI (Brown, Cai &amp; DasGupta 2001). Rows with
 fewer than {SMALL_COUNT_BELOW} cases are marked; read them as "few", not as a rate. Rates per 1000 starters follow the 2019
 consensus on mass-participation events (BJSM 53:1048); per 1000 finishers is given because much of the literature uses it.</dd>
 <dt>By distance</dt><dd>Cases in each segment between consecutive timing mats over runners who entered it.</dd>
-<dt>By pace group</dt><dd>Runners' first bib-linked report over starters in the band: declared pace (min/km), and pace so far
-relative to declared (below 0.95 = faster than declared).</dd>
-<dt>By WBGT</dt><dd>Each report banded by the ACSM flag of the WBGT as of its time; the denominator is runner passings of aid
-stations and medical tents in that band. WBGT at a time is interpolated between the feed's readings before and after it.
+<dt>By pace group</dt><dd>Runners' first bib-linked report over the roster's runners in the band: declared pace (min/km), pace so far
+relative to declared (below 0.95 = faster than declared), and, for rosters without declared times, the observed first-half pace.</dd>
+<dt>By WBGT</dt><dd>Each report banded by the ACSM flag of the WBGT as of its time, per 1000 runner-hours spent on course in
+that band (each runner from the start crossing to the furthest point passed, summed per minute; exact Poisson 95% CI): the
+hours in a band, not the passings, are what a runner was exposed to. WBGT at a time is interpolated between the feed's readings before and after it.
 It is estimated, not measured: by the Liljegren model (lwbgt) from air temperature, humidity, 10 m wind, pressure and solar
 irradiance (the feed's, else pvlib clear sky reduced for cloud cover), and by the simple BoM or overcast estimate only where an
 input is missing (labelled so; docs/heat.md gives both and their error).</dd>
@@ -322,7 +340,8 @@ boston-2018 are the series <code>boston</code>), dated on or before this race.</
 <dt>SIMULATED</dt><dd>Rows produced by racecramp's documented cramp model carry <code>simulated = true</code>; every figure
 built from one is labelled SIMULATED. They show how the report works, not what happened.</dd>
 <dt>Sources</dt><dd>Published snapshots (<code>snapshots/*.parquet</code>) written after the last ingest; the consensus-style
-CSVs beside this file hold every presentation and its rates per 1000 starters (docs/report.md).</dd>
+CSVs beside this file hold every presentation and its rates per 1000 starters, or finishers when that is what the roster holds
+(<code>denominator_kind</code>; docs/report.md).</dd>
 </dl>
 """
 

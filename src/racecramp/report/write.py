@@ -4,7 +4,7 @@ Output, per race, in the report directory (default `<data_dir>/reports`):
   report-<race_id>.html                      self-contained (inline CSS and SVG)
   report-<race_id>.pdf                       with --format pdf (Chromium headless print)
   consensus-encounters-<race_id>.csv         one row per cramp encounter, consensus categories
-  consensus-rates-<race_id>.csv              encounters per 1000 starters by category
+  consensus-rates-<race_id>.csv              encounters per 1000 starters (or finishers) by category
 Each file is written to a temporary name and renamed, so a reader never sees half a report.
 """
 
@@ -87,7 +87,9 @@ def write_report(settings: Settings, race_id: str, formats: tuple[str, ...] = ("
     atomic_write(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     written.files["html"] = html_path
     encounters = consensus_encounters(frames["cramp_reports"], frames["participants"], frames["races"], race_id)
-    rates = consensus_rates(encounters, report.headline.starters, race_id)
+    head = report.headline
+    rates = consensus_rates(encounters, head.starters if head.starters is not None else head.finishers, race_id,
+                            head.roster_holds)
     for name, frame in (("consensus_encounters", encounters), ("consensus_rates", rates)):
         path = out / f"{name.replace('_', '-')}-{race_id}.csv"
         write_csv(frame, path)  # formulas neutralised (racecramp.spreadsheet)
