@@ -287,7 +287,7 @@ def _first_linked_reports(reports: Frame, participants: pl.LazyFrame) -> pl.Lazy
 
 
 def cramp_rate_by_pace_group(
-    reports: Frame, participants: Frame, passings: Frame, race_distance_km: float = MARATHON_KM
+    reports: Frame, participants: Frame, passings: Frame, race_distance_km: float | Frame = MARATHON_KM
 ) -> pl.LazyFrame:
     """Cramped runners per 1000 starters by declared-pace band and by relative pace.
 
@@ -311,6 +311,8 @@ def cramp_rate_by_pace_group(
     furthest passing at or before half the race distance), banded like the declared pace; no such
     passing → "no first-half passing". Real results carry no declared times, so this is the
     grouping that says something there; a runner is banded once, by how they ran the first half.
+
+    race_distance_km: one distance for every race, or the races frame (race_id, distance_km).
     """
     participants = participants.lazy()
     passings = passings.lazy()
@@ -324,16 +326,21 @@ def cramp_rate_by_pace_group(
         pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_pace_so_far"),
         pl.col("_pace_so_far").get(pl.col("km").arg_min()).alias("_first_pace"),
     )
-    half_km = race_distance_km / 2 + HALF_MAT_TOLERANCE_KM
-    first_half = pace.filter(pl.col("km") <= half_km).group_by("race_id", "bib").agg(
+    if isinstance(race_distance_km, (int, float)):
+        distances = participants.select("race_id").unique().with_columns(pl.lit(float(race_distance_km)).alias("_distance_km"))
+    else:
+        distances = race_distance_km.lazy().select("race_id", pl.col("distance_km").cast(pl.Float64).alias("_distance_km"))
+    first_half = pace.join(distances, on="race_id", how="left").filter(
+        pl.col("km") <= pl.col("_distance_km") / 2 + HALF_MAT_TOLERANCE_KM
+    ).group_by("race_id", "bib").agg(
         pl.col("_pace_so_far").get(pl.col("km").arg_max()).alias("_early_pace")
     )
     # materialised once: both groupings and the cases read it
     runners = (
-        participants.select(
+        participants.join(distances, on="race_id", how="left").select(
             "race_id",
             "bib",
-            (pl.col("declared_finish_s").cast(pl.Float64) / race_distance_km).alias("declared_pace_s_per_km"),
+            (pl.col("declared_finish_s").cast(pl.Float64) / pl.col("_distance_km")).alias("declared_pace_s_per_km"),
             pl.col("simulated").fill_null(False).alias("_sim"),
         )
         .join(furthest, on=["race_id", "bib"], how="left")
@@ -444,7 +451,7 @@ def _person_minutes(intervals: pl.DataFrame) -> pl.DataFrame:
         f = (n_s * edges - cum_s[n_s]) - (n_e * edges - cum_e[n_e])
         hours = np.diff(f) / 3600e6
         rows.append(pl.DataFrame({
-            "race_id": [race_id[0]] * len(hours),
+            "race_id": [race_id] * len(hours),
             "_mid_utc": pl.Series((edges[:-1] + step / 2).astype(np.int64)).cast(pl.Datetime("us", "UTC")),
             "_hours": hours,
         }))

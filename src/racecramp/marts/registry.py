@@ -183,7 +183,7 @@ def _by_station(i: Inputs) -> Frame:
 def _by_pace_group(i: Inputs) -> Frame:
     from racecramp.marts.rates import cramp_rate_by_pace_group
 
-    return cramp_rate_by_pace_group(i["cramp_reports"], i["participants"], i["passings"])
+    return cramp_rate_by_pace_group(i["cramp_reports"], i["participants"], i["passings"], i["races"])
 
 
 def _by_wbgt(i: Inputs) -> Frame:
@@ -407,7 +407,7 @@ _MARTS = (
         description="Cramped runners per 1000 starters (or finishers) by declared-pace band, by pace relative to the "
                     "declared pace, and by observed first-half pace.",
         build=_by_pace_group,
-        inputs=("cramp_reports", "participants", "passings"),
+        inputs=("cramp_reports", "participants", "passings", "races"),
         grain=("race_id", "grouping", "pace_group"),
         columns=(
             race_id(),
