@@ -35,24 +35,28 @@ def _report(n: int, bib: str | None) -> dict:
             "entered_by": "aid-05mi", "simulated": True}
 
 
+def _weather(at: datetime) -> dict:
+    return {"source": "open-meteo", "location": "Boston", "observed_at_utc": at.isoformat(), "temp_c": 21.0,
+            "dew_point_c": 5.0, "race_id": "boston-2017", "interpolated": False, "simulated": True}
+
+
 def build_race_day(settings: Settings) -> None:
-    """Four ingest runs, as a live day has: the race; passings and reports (one passing off its
-    mat's km, so quarantined); an alert acknowledged; a weather observation."""
+    """Four ingest runs, as a live day has: the race and a weather reading before the gun; passings
+    and reports (one passing off its mat's km, so quarantined); an alert acknowledged (the weather
+    went stale); a new weather observation."""
     import_race(settings, DATA / "races" / "boston-2017.toml")
+    landing.append_records(settings.landing_dir, "weather", [_weather(GUN - timedelta(minutes=10))], source="intake:feed:weather")
     bad = {**_passings(range(9000, 9001))[0], "km": 30.0}
     landing.append_records(settings.landing_dir, "passings", _passings(range(101, 131)) + [bad], source="intake:feed:timing")
     landing.append_records(settings.landing_dir, "reports", [_report(1, "101"), _report(2, None)], source="intake:station:aid-05mi")
     ingest_now(settings)
     alerts = read_snapshot(settings.snapshot_dir, "alerts")
-    assert alerts.height, "the race day should raise an alert (no weather since the gun)"
+    assert alerts.height, "the race day should raise an alert (the 13:50 weather reading is stale by 15:22)"
     landing.append_records(settings.landing_dir, "alert_actions", [{
         "alert_id": alerts["alert_id"][0], "action": "acknowledge", "by": "command",
         "at_utc": (GUN + timedelta(minutes=50)).isoformat()}], source="intake:command")
     ingest_now(settings)
-    landing.append_records(settings.landing_dir, "weather", [{
-        "source": "open-meteo", "location": "Boston", "observed_at_utc": (GUN + timedelta(minutes=30)).isoformat(),
-        "temp_c": 21.0, "dew_point_c": 5.0, "race_id": "boston-2017", "interpolated": False, "simulated": True}],
-        source="intake:feed:weather")
+    landing.append_records(settings.landing_dir, "weather", [_weather(GUN + timedelta(minutes=30))], source="intake:feed:weather")
     ingest_now(settings)
 
 
