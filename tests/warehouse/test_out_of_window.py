@@ -104,4 +104,4 @@ def test_station_load_buckets_stay_inside_the_race_window_whatever_times_reach_t
     load = station_load_15m(reports, exposure, windows=windows).collect()
     window = windows.row(0, named=True)
     assert load["bucket_start_utc"].max() <= window["window_end_utc"] and load.height <= 4 * 24
-    assert load["cases"].sum() == 1  # the 2071 report is not in any bucket
+    assert load["observed"].sum() == 1  # the 2071 report is not in any bucket
