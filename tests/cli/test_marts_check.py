@@ -51,8 +51,15 @@ def test_the_published_demo_marts_pass(published):
          "runner_status: point_on_course last_point_id"),
         ("alerts", lambda f: f.with_columns(pl.lit(None, pl.String).alias("message")) if f.height else
          pl.DataFrame({c: [None] for c in f.columns}, schema=f.schema), "alerts: not_null"),
+        ("cramp_rate_by_pace_group", lambda f: f.with_columns(pl.lit("per 1000 starters").alias("rate_unit")),
+         "cramp_rate_by_pace_group: row_rule rate_unit names what denominator_kind counts"),  # the roster holds finishers
+        ("station_load_15m", lambda f: f.with_columns(pl.lit(0, pl.Int64).alias("runners_passed"), pl.lit(2.5).alias("expected")),
+         "station_load_15m: row_rule nothing is expected where nobody passed"),
+        ("cramp_rate_by_wbgt", lambda f: f.with_columns(pl.lit(0.0).alias("runner_hours")),
+         "cramp_rate_by_wbgt: row_rule a band nobody spent time in has no runners and no rate"),
     ],
-    ids=["duplicate-grain", "ci-low-above-rate", "unknown-flag", "point-off-course", "null-required"],
+    ids=["duplicate-grain", "ci-low-above-rate", "unknown-flag", "point-off-course", "null-required", "unit-not-denominator",
+         "expected-without-runners", "rate-without-hours"],
 )
 def test_a_planted_bad_row_fails_naming_mart_check_and_rows(published, mart, change, words):
     _plant(published, mart, change)

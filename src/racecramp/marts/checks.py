@@ -6,7 +6,9 @@
 - `accepted_values`: values within a column's declared set or range (flags, kinds, statuses,
   dispositions; shares within 0..1, counts >= 0);
 - `interval`: low <= estimate <= high where all three are present (a rate and its CI);
-- `point_on_course`: every point_id is a point of the row's race.
+- `point_on_course`: every point_id is a point of the row's race;
+- `row_rule`: each rule the mart declares holds on every row (a rate's unit names its
+  denominator; nothing expected where nobody passed; an alert clears after it opened).
 
 `racecramp marts --check` runs them on the published snapshots and exits non-zero naming the
 mart, the check and the rows.
@@ -104,6 +106,8 @@ def check_mart(mart: Mart, frame: pl.DataFrame, course_points: pl.DataFrame | No
         shown = f"{low} <= {estimate} <= {high}" if estimate is not None else f"{low} <= {high}"
         problems += _failure(mart, "interval", shown, frame.filter(present & ~ordered),
                              [c for c in (low, estimate, high) if c is not None])
+    for words, holds in mart.row_rules:
+        problems += _failure(mart, "row_rule", words, frame.filter(~holds.fill_null(False)), [])
     if course_points is not None and mart.point_columns and "race_id" in frame.columns:
         known = course_points.select("race_id", "point_id").unique()
         for column in mart.point_columns:

@@ -75,6 +75,8 @@ class Mart:
     scope: Literal["all", "race"] = "all"
     intervals: tuple[tuple[str, str | None, str], ...] = ()  # (low, estimate or None, high)
     point_columns: tuple[str, ...] = ()
+    # (what must hold, an expression true on every good row): checked by `racecramp marts --check`
+    row_rules: tuple[tuple[str, pl.Expr], ...] = ()
     published: bool = True  # a snapshot and an analyst table (internal marts only feed others)
     # the live cycle reuses the stored result while it is younger than this many seconds
     # (0: recompute whenever an input changed); a full publish always recomputes
@@ -139,6 +141,12 @@ def _per_runner_hours(tail: tuple[Column, ...]) -> tuple[Column, ...]:
             out.append(Column("runner_hours", pl.Float64, "runner-hours spent on course in the band: the denominator",
                               nullable=False, ge=0))
     return tuple(out)
+
+
+# The unit a rate row shows names what its denominator counts ("per 1000 finishers" over "finishers …").
+UNIT_NAMES_DENOMINATOR = ("rate_unit names what denominator_kind counts",
+                          pl.col("denominator_kind").str.starts_with(pl.col("rate_unit").str.strip_prefix("per 1000 ")))
+RATE_RULES = (UNIT_NAMES_DENOMINATOR,)
 
 
 RATE_INTERVAL = (("ci_low_per_1000", "rate_per_1000", "ci_high_per_1000"),)
@@ -391,6 +399,7 @@ _MARTS = (
             *rate_tail(CASES, "runners who entered the segment (passed its opening point)"),
         ),
         intervals=RATE_INTERVAL,
+        row_rules=RATE_RULES,
     ),
     Mart(
         name="cramp_rate_by_station",
@@ -401,6 +410,7 @@ _MARTS = (
         columns=(race_id(), *point_columns(), *rate_tail(CASES, "runners who passed the point")),
         intervals=RATE_INTERVAL,
         point_columns=("point_id",),
+        row_rules=RATE_RULES,
     ),
     Mart(
         name="cramp_rate_by_pace_group",
@@ -420,6 +430,7 @@ _MARTS = (
             *rate_tail("runners in the band with a bib-linked report", "starters in the band"),
         ),
         intervals=RATE_INTERVAL,
+        row_rules=RATE_RULES,
     ),
     Mart(
         name="cramp_rate_by_wbgt",
@@ -436,6 +447,9 @@ _MARTS = (
             *_per_runner_hours(rate_tail(CASES, "runners on course at some time in the band", unit="runner-hours")),
         ),
         intervals=RATE_INTERVAL,
+        row_rules=(*RATE_RULES,
+                   ("a band nobody spent time in has no runners and no rate",
+                    (pl.col("runner_hours") > 0) | ((pl.col("runners") == 0) & pl.col("rate_per_1000").is_null()))),
     ),
     Mart(
         name="cramp_rate_by_sex_age",
@@ -450,6 +464,7 @@ _MARTS = (
             *rate_tail("runners in the group with a bib-linked report", "starters in the group"),
         ),
         intervals=RATE_INTERVAL,
+        row_rules=RATE_RULES,
     ),
     Mart(
         name="station_load_15m",
@@ -474,6 +489,10 @@ _MARTS = (
             Column("simulated", pl.Boolean, "a contributing report or runner is simulated", nullable=False),
         ),
         point_columns=("point_id",),
+        row_rules=(("nothing is expected where nobody passed", (pl.col("runners_passed") > 0) | (pl.col("expected") == 0)
+                    | pl.col("expected").is_null()),
+                   ("p_exceed is 1 when nothing was observed", (pl.col("observed") > 0) | (pl.col("p_exceed") == 1)
+                    | pl.col("p_exceed").is_null())),
     ),
     Mart(
         name="late_slowdown_by_edition",
@@ -688,6 +707,8 @@ _MARTS = (
         inputs=("alerts_evaluated", PREVIOUS_ALERTS, ALERT_ACTIONS),
         grain=("alert_id",),
         columns=ALERT_COLUMNS,
+        row_rules=(("an alert clears after it opened",
+                    pl.col("cleared_at_utc").is_null() | (pl.col("cleared_at_utc") >= pl.col("opened_at_utc"))),),
     ),
     Mart(
         name="alert_actions_rejected",
