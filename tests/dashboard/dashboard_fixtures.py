@@ -89,8 +89,8 @@ SMALL_EXPECTED = {
     "reports_last_60m": 7,
     "reports_total": 8,
     "cases": 7,
-    "starters": 11,
-    "cases_per_1000_starters": 7 / 11 * 1000,
+    "runners": 11,  # the roster has runners who did not finish: per 1000 starters
+    "cases_per_1000": 7 / 11 * 1000,
     "runners_on_course": 7,  # 103-108 and 8001
     "finishers": 2,  # 101, 102
     "in_medical": 1,  # 110

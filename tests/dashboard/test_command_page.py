@@ -18,8 +18,21 @@ def test_cramp_kpis_equal_the_hand_counts(small):
     assert metric(at, "Last 15 min").value == str(SMALL_EXPECTED["reports_last_15m"])
     assert metric(at, "Last 60 min").value == str(SMALL_EXPECTED["reports_last_60m"])
     assert metric(at, "Total").value == str(SMALL_EXPECTED["reports_total"])
-    assert metric(at, "Cases per 1000 starters").value == f"{SMALL_EXPECTED['cases_per_1000_starters']:.1f}"
-    assert any(f"{SMALL_EXPECTED['cases']} / {SMALL_EXPECTED['starters']} starters" in c.value for c in at.caption)
+    assert metric(at, "Cases per 1000 starters").value == f"{SMALL_EXPECTED['cases_per_1000']:.1f}"
+    assert any(f"{SMALL_EXPECTED['cases']} / {SMALL_EXPECTED['runners']} starters" in c.value for c in at.caption)
+
+
+def test_each_window_count_shows_what_was_expected_from_the_station_load_mart(small):
+    from racecramp.views import command as command_view
+
+    snaps = Snapshots(small.snapshot_dir)
+    at = open_page()
+    load = snaps.table("station_load_15m")
+    clock = snaps.table("runner_status")["race_clock_utc"].max()
+    for minutes in (15, 60):
+        expected, passed = command_view.window_load(load, load["race_id"][0], clock, minutes)
+        assert any(c.value == command_view.window_caption(expected, passed) for c in at.caption), minutes
+    assert any(c.value.startswith("expected ") and "runners passed stations" in c.value for c in at.caption)
 
 
 def test_runner_counts_equal_the_runner_status_mart(small):

@@ -30,7 +30,7 @@ def test_each_rate_table_equals_its_mart_in_band_order(small):
     sex_age = snaps.table("cramp_rate_by_sex_age")
     expected = [
         distance, pace.filter(pl.col("grouping") == "declared_pace"), pace.filter(pl.col("grouping") == "relative_pace"),
-        wbgt, sex_age,
+        pace.filter(pl.col("grouping") == "early_pace"), wbgt, sex_age,
     ]
     for shown, mart in zip(tables, expected):
         _same_numbers(shown, mart)
@@ -41,14 +41,17 @@ def test_each_rate_table_equals_its_mart_in_band_order(small):
 def test_denominators_are_shown_and_named(small):
     at = open_page("pages/rates.py")
     tables = _tables(at)
-    assert all("runners" in t.columns and "denominator_kind" in t.columns for t in tables[:5])
+    assert all({"runners", "denominator_kind", "rate_unit"} <= set(t.columns) for t in tables[:6])
+    assert "runner_hours" in tables[4].columns
     captions = " ".join(c.value for c in at.caption)
-    for kind in ("runners who entered the segment", "starters in the group", "runner-station passings"):
+    # the small race has runners who did not finish: the roster holds starters
+    for kind in ("starters who entered the segment", "starters in the group", "runner-hours on course in the band",
+                 "Rates per 1000 starters", "Rates per 1000 runner-hours"):
         assert kind in captions
 
 
 def test_sex_age_rates_by_hand(small):
-    sex_age = _tables(open_page("pages/rates.py"))[4]
+    sex_age = _tables(open_page("pages/rates.py"))[5]
     row = sex_age.filter((pl.col("sex") == "F") & (pl.col("age_band") == "70+")).row(0, named=True)
     assert (row["cases"], row["runners"], row["rate_per_1000"]) == (1, 1, 1000.0)  # bib 110, the only F 70+
     men_40s = sex_age.filter((pl.col("sex") == "M") & (pl.col("age_band") == "40-49")).row(0, named=True)

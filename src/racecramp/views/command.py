@@ -88,7 +88,7 @@ def command_kpis(
         if cases <= runners:
             low, high = wilson_ci(cases, runners)
             ci = (float(low[0]) * PER_1000, float(high[0]) * PER_1000)
-    compared = {m: _window_load(station_load, race_id, now_utc, m) for m in KPI_WINDOWS_MIN}
+    compared = {m: window_load(station_load, race_id, now_utc, m) for m in KPI_WINDOWS_MIN}
     status_counts: dict[str, int] | None = None
     status = for_race(runner_status, race_id)
     if status is not None:
@@ -117,7 +117,7 @@ def command_kpis(
     )
 
 
-def _window_load(station_load: pl.DataFrame | None, race_id: str, now_utc: datetime | None,
+def window_load(station_load: pl.DataFrame | None, race_id: str, now_utc: datetime | None,
                  minutes: int) -> tuple[float | None, int | None]:
     """(cases expected, runners who passed stations) over the station_load_15m quarter hours that
     overlap the `minutes` before now_utc; (None, None) without the mart or a clock."""

@@ -6,8 +6,14 @@ import polars as pl
 
 from racecramp.views.shared import for_race
 
-RATE_TAIL = ("cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count",
-             "denominator_kind", "simulated")
+RATE_TAIL = ("cases", "runners", "runner_hours", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count",
+             "denominator_kind", "rate_unit", "simulated")
+
+
+def rate_units(table: pl.DataFrame) -> str:
+    """What the table's rates are per ("per 1000 finishers", "per 1000 runner-hours"), as its rows say."""
+    units = table["rate_unit"].unique(maintain_order=True).to_list() if "rate_unit" in table.columns and table.height else []
+    return ", ".join(u for u in units if u) or "per 1000"
 
 
 def rate_table(mart: pl.DataFrame | None, race_id: str, keys: tuple[str, ...],

@@ -16,8 +16,10 @@ ui.race_picker(start)
 
 TAIL_LABELS = {
     "cases": "cases",
-    "runners": st.column_config.NumberColumn("denominator", help="see 'denominator' text below the table"),
-    "rate_per_1000": st.column_config.NumberColumn("rate /1000", format="%.1f"),
+    "runners": st.column_config.NumberColumn("runners", help="see 'denominator' text below the table"),
+    "runner_hours": st.column_config.NumberColumn("runner-hours", format="%.1f", help="the denominator of a person-time rate"),
+    "rate_per_1000": st.column_config.NumberColumn("rate /1000", format="%.1f", help="per 1000 of what: the 'unit' column"),
+    "rate_unit": "unit",
     "ci_low_per_1000": st.column_config.NumberColumn("95% CI low", format="%.1f"),
     "ci_high_per_1000": st.column_config.NumberColumn("95% CI high", format="%.1f"),
     "small_count": st.column_config.CheckboxColumn("< 5 cases"),
@@ -38,16 +40,21 @@ SECTIONS = (
     ("By declared pace group (min/km)", "cramp_rate_by_pace_group", ("pace_group",), "declared_pace", "pace_group", "band_order"),
     ("By relative pace (pace so far ÷ declared pace)", "cramp_rate_by_pace_group", ("pace_group",), "relative_pace",
      "pace_group", "band_order"),
-    ("By WBGT band at the time (ACSM flags)", "cramp_rate_by_wbgt", ("wbgt_flag", "wbgt_band"), None, "wbgt_band", "band_order"),
+    ("By observed first-half pace (min/km; for rosters without declared times)", "cramp_rate_by_pace_group",
+     ("pace_group",), "early_pace", "pace_group", "band_order"),
+    ("By WBGT band, per 1000 runner-hours on course in the band (ACSM flags)", "cramp_rate_by_wbgt",
+     ("wbgt_flag", "wbgt_band"), None, "wbgt_band", "band_order"),
     ("By sex and age band", "cramp_rate_by_sex_age", ("sex", "age_band"), None, "group", None),
 )
 
 
 def _chart(table: pl.DataFrame, category: str, order: list[str]) -> alt.LayerChart:
     data = table.filter(pl.col("rate_per_1000").is_not_null())
+    interval = "exact Poisson" if "runner_hours" in table.columns else "Wilson"
     base = alt.Chart(data).encode(y=alt.Y(f"{category}:N", sort=order, title=None))
     ci = base.mark_rule(strokeWidth=2, color="#555").encode(
-        x=alt.X("ci_low_per_1000:Q", title="cramp cases per 1000 (95% Wilson CI)"), x2="ci_high_per_1000:Q"
+        x=alt.X("ci_low_per_1000:Q", title=f"cramp cases {rates_view.rate_units(table)} (95% {interval} CI)"),
+        x2="ci_high_per_1000:Q",
     )
     point = base.mark_circle(size=120, color="#c62828").encode(
         x="rate_per_1000:Q",
@@ -77,13 +84,14 @@ def _section(ctx: ui.PageContext, title: str, mart: str, keys: tuple[str, ...], 
         st.info("No rows yet for this race.")
         return
     shown = table.with_columns((pl.col("sex") + " " + pl.col("age_band")).alias("group")) if category == "group" else table
-    charted = shown.filter(pl.col("runners") >= MIN_CHART_DENOMINATOR)
+    charted = shown.filter(pl.col("runners") >= MIN_CHART_DENOMINATOR)  # runners (or, for runner-hours, people at risk)
     if charted.height:
         st.altair_chart(_chart(charted, category, charted[category].to_list()), width="stretch",
                         height=CHART_ROW_PX * charted.height + CHART_AXIS_PX)
     st.dataframe(table, hide_index=True, column_config=TAIL_LABELS, key=f"rates-{mart}-{grouping or ''}")
     kinds = table["denominator_kind"].unique().to_list()
-    st.caption(f"Denominator: {', '.join(kinds)}. Rows with fewer than 5 cases are flagged; read their CI, not the "
+    st.caption(f"Rates {rates_view.rate_units(table)}. Denominator: {', '.join(kinds)}. Rows with fewer than 5 cases are "
+               "flagged; read their CI, not the "
                f"point. The chart leaves out groups with fewer than {MIN_CHART_DENOMINATOR} in the denominator "
                "(their intervals span most of the axis); the table has every group.")
 
@@ -95,7 +103,8 @@ def live() -> None:
     if ui.no_race_yet(ctx):
         return
     ui.clock_caption(ctx)
-    st.caption("Every rate shows its numerator (cases), its denominator and a Wilson 95% CI (transforms/rates.py).")
+    st.caption("Every rate shows its numerator (cases), its denominator, its unit and a 95% CI (Wilson for runners, exact "
+               "Poisson for runner-hours; marts/rates.py).")
     sims = [rates_view.rate_table(ctx.snapshots.table(m), ctx.race_id, ()) for m in {s[1] for s in SECTIONS}]
     if any(t is not None and t.height and bool(t["simulated"].any()) for t in sims):
         ui.simulated_banner("Part of the data behind these rates")
