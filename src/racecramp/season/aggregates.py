@@ -7,8 +7,10 @@ depend on the order the editions arrive in, and the accumulator holds one row pe
 not one per edition, for the band tables.
 
 Pooled tables (docs/season.md):
-- season_cramp_rate_by_wbgt: cramp cases per 1000 runner-station passings by the ACSM flag
-  of the WBGT at the time (transforms.rates.cramp_rate_by_wbgt summed over editions);
+- season_cramp_rate_by_wbgt: cramp cases per 1000 runners on course at some time in each ACSM
+  flag band of the WBGT (the cases and `runners` of marts.rates.cramp_rate_by_wbgt summed over
+  editions; the race mart's own rate is per 1000 runner-hours, which this pooled table does not
+  carry yet);
 - season_cramp_rate_by_pace_group: cramped runners per 1000 starters by declared-pace band
   and by relative pace (cramp_rate_by_pace_group summed over editions);
 - season_by_race_day_wbgt: per flag of the race-day WBGT (the peak WBGT of the race, below),
