@@ -170,7 +170,7 @@ def pooled_tables(wbgt: pl.DataFrame, pace: pl.DataFrame, editions: pl.DataFrame
     tail = ["editions", "cases", "runners", "rate_per_1000", "ci_low_per_1000", "ci_high_per_1000", "small_count", "simulated"]
     by_wbgt = (
         with_rate_columns(wbgt)
-        .with_columns(pl.lit("runner-station passings").alias("denominator_kind"))
+        .with_columns(pl.lit("runners on course at some time in the band").alias("denominator_kind"))
         .select(*WBGT_KEYS, *tail, "denominator_kind")
         .sort("band_order")
     )

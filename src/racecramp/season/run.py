@@ -108,7 +108,7 @@ def season_rich_tables(tables: dict[str, pl.DataFrame]) -> list[Table]:
 
     wbgt = tables["season_cramp_rate_by_wbgt"]
     t = Table(title=f"Cramp rate by WBGT at the time, pooled over editions{label(wbgt)}")
-    for name in ("WBGT flag", "band", "editions", "cases", "runner-station passings", "per 1000", "95% CI (Wilson)"):
+    for name in ("WBGT flag", "band", "editions", "cases", "runners in the band", "per 1000", "95% CI (Wilson)"):
         t.add_column(name, justify="left" if name in ("WBGT flag", "band") else "right")
     for r in wbgt.iter_rows(named=True):
         ci = _ci(r["ci_low_per_1000"], r["ci_high_per_1000"], ".3f")
