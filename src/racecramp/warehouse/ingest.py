@@ -24,9 +24,9 @@ from racecramp import landing
 from racecramp.columns import schema_of
 from racecramp.domain import MASKED
 from racecramp.landing.kinds import KINDS, QUARANTINE, merge_order
+from racecramp.marts.counting import REPORT_CONTENT
 from racecramp.sources.roster import passings_with_clock
 from racecramp.validation.context import ValidationContext
-from racecramp.marts.counting import REPORT_CONTENT
 from racecramp.validation.validate import BatchValidation, apply_retry_rule, validate_batch
 from racecramp.validation.windows import WindowRules
 from racecramp.warehouse.sql import append, log_batch, merged_batch_ids, query, upsert, utc_frame
