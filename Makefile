@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup chromium clean-data data
+.PHONY: demo test check bench setup chromium clean-data data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,14 @@ chromium:
 		echo "chromium is missing: run 'sudo apt-get install chromium' (the browser tests need it)"; exit 1; \
 	fi
 
+# Everything, the servers and the browser too, on two workers (a file's tests stay on one
+# worker, so a module's live stack starts once).
 test: $(STAMP) chromium
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
+
+# The inner loop: every test that starts no server and no browser.
+check: $(STAMP)
+	$(BIN)/pytest -q -n 2 -m "not integration and not e2e"
 
 demo: $(STAMP)
 	$(BIN)/racecramp demo

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from racecramp import landing  # noqa: E402
 from racecramp.config import Settings, load_settings  # noqa: E402
 from racecramp.errors import RacecrampError  # noqa: E402
+from racecramp.intake.tokens import new_token  # noqa: E402
 from racecramp.landing.bulk import import_race  # noqa: E402
 from racecramp.publish.snapshots import load_snapshot, read_manifest  # noqa: E402
 from racecramp.simulate import replay  # noqa: E402
@@ -512,12 +513,12 @@ def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = Non
     workdir = Path(workdir or tempfile.mkdtemp(prefix="racecramp-soak-"))
     rng = random.Random(seed)
     result = SoakResult(minutes, seed, f"tmpfs of {LANDING_BYTES // 2**20} MiB mounted on <data_dir>/landing")
-    source = replay.load_source(RACE_ID)
+    source = replay.load_shipped_source(RACE_ID)
     events = replay.build_events(source, seed)
     start, end = busiest_window(events, minutes * 60 * SPEED)
     stream, result.station_ahead = soak_stream(events, start, end, rng)
     say(f"replaying {len(stream):,} events of {RACE_ID} {start:%H:%M}-{end:%H:%M} UTC at {SPEED:g}x in {workdir}")
-    tokens = replay.ensure_tokens(workdir / "tokens.toml", replay.race_principals(source.races, source.course))
+    tokens = {principal: new_token() for principal in replay.race_principals(source.races, source.course)}  # in memory only
     config = write_config(workdir, tokens=tokens)
     env = {**os.environ, "RACECRAMP_CONFIG": str(config), "RACECRAMP_COMMAND_TOKEN": tokens["command"]}
     env.pop("RACECRAMP_DATA_DIR", None)

@@ -40,6 +40,7 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
     lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in extra.items()]
     lines.append("[token_hashes]")
     lines += [f'"{principal}" = "{hash_token(token)}"' for principal, token in (tokens or TOKENS).items()]
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "racecramp.toml"
     path.write_text("\n".join(lines).replace("'", '"') + "\n")
     return path

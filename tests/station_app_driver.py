@@ -6,11 +6,32 @@ Shared by the station app's own browser tests and the live-stack dashboard test.
 from __future__ import annotations
 
 import json
+import re
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 PHONE = {"width": 390, "height": 844}
+LOCAL_HOUR_NOW = 11  # a race that is running: its waves start 09:32-11:15 local
 WAIT_MS = 30_000
+
+
+def race_running_now(race_file: Path, folder: Path) -> Path:
+    """A copy of `race_file` held today, in a fixed-offset zone where it is now about 11:00:
+    a device's clock (the app stamps reports with it) lies in the race's window at any hour."""
+    now = datetime.now(UTC)
+    offset = now.hour - LOCAL_HOUR_NOW  # Etc/GMT+N is N hours behind UTC
+    zone = f"Etc/GMT{offset:+d}" if offset else "Etc/GMT"
+    local_day = (now.timestamp() - offset * 3600) // 86400
+    date = datetime.fromtimestamp(local_day * 86400, UTC).date().isoformat()
+    text = race_file.read_text()
+    text = re.sub(r'^date = ".*"$', f'date = "{date}"', text, count=1, flags=re.M)
+    text = re.sub(r'^timezone = ".*"$', f'timezone = "{zone}"', text, count=1, flags=re.M)
+    text = re.sub(r'^(course|track) = "(.*)"$', lambda m: f'{m[1]} = "{(race_file.parent / m[2]).resolve()}"', text, flags=re.M)
+    copy = Path(folder) / race_file.name
+    copy.write_text(text)
+    return copy
 
 
 @contextmanager

@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     event_window_after_close_s: float = Field(default=6 * 3600.0, ge=0)
     weather_window_margin_s: float = Field(default=12 * 3600.0, ge=0)
     survey_window_days: float = Field(default=30.0, ge=0)
-    clock_skew_s: float = Field(default=300.0, ge=0, le=3600)
+    # 15 min: a tablet that never synced its clock is warned by the station app (its banner) and
+    # its reports still count; a year typo is still refused
+    clock_skew_s: float = Field(default=900.0, ge=0, le=3600)
     # Dask scheduler for `racecramp season` ("tcp://host:8786"); empty = a LocalCluster with
     # 2 worker processes started for the run.
     dask_address: str = ""

@@ -127,6 +127,14 @@ MASKED = "<masked: {n} characters>"  # what quarantine keeps of a value that fai
 PATTERN_WORDS = {BIB_PATTERN: BIB_WORDS, IDENTITY_PATTERN: IDENTITY_WORDS, CODE_PATTERN: CODE_WORDS, MUSCLES_PATTERN: MUSCLES_WORDS}
 
 
+def place_code(place: str) -> str:
+    """A place name as a code (CODE_PATTERN), as a feed sends it over HTTP: 'Boston, MA' -> 'boston-ma'."""
+    code = "-".join("".join(c if c.isascii() and c.isalnum() else " " for c in place.lower()).split())[:64]
+    if not code:
+        raise ValueError(f"place {place!r}: has no letters or digits to make a code of")
+    return code
+
+
 def station_principal(race_id: str, point_id: str) -> str:
     """The principal of a race's station: 'station:boston-2017:aid-20mi'."""
     return f"{STATION_PREFIX}{race_id}:{point_id}"

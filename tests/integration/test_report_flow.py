@@ -30,6 +30,7 @@ REPORT_TIMEOUT_S = 240
 @pytest.fixture(scope="module")
 def stack(stack_settings):
     import_race(stack_settings, DATA / "races" / "boston-2017.toml")  # serve reads the race date and zone from the snapshot
+    import_race(stack_settings, DATA / "races" / "boston-2018.toml")  # closed through the intake (a closed race is not closed again)
     running = services.start_stack(stack_settings, with_dashboard=False)
     mp = pytest.MonkeyPatch()
     mp.setenv("PREFECT_API_URL", services.prefect_env(stack_settings)["PREFECT_API_URL"])
@@ -91,7 +92,7 @@ def test_close_race_triggers_a_run_that_ingests_and_writes_the_report(stack):
     assert any(run.parameters.get("race_id") == "boston-2017" for run in runs), [r.parameters for r in runs]
 
 
-def test_closing_through_the_intake_triggers_another_report_run(stack):
+def test_closing_another_race_through_the_intake_triggers_its_report_run(stack):
     import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
@@ -100,9 +101,12 @@ def test_closing_through_the_intake_triggers_another_report_run(stack):
 
     deployment_id = _deployment().id
     runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    def completed_for_2018(runs) -> int:
+        return sum(1 for r in runs if r.state is not None and r.state.is_completed() and r.parameters.get("race_id") == "boston-2018")
+
     with get_client(sync_client=True) as client:
-        before = sum(1 for r in client.read_flow_runs(deployment_filter=runs_filter) if r.state is not None and r.state.is_completed())
-    response = httpx.post(f"http://{stack.intake_host}:{stack.intake_port}/v1/races/boston-2017/close",
+        before = completed_for_2018(client.read_flow_runs(deployment_filter=runs_filter))
+    response = httpx.post(f"http://{stack.intake_host}:{stack.intake_port}/v1/races/boston-2018/close",
                           json={"by": "dr-lee"}, headers={"Authorization": f"Bearer {TOKENS['command']}"}, timeout=30)
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + REPORT_TIMEOUT_S
@@ -110,8 +114,7 @@ def test_closing_through_the_intake_triggers_another_report_run(stack):
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(deployment_filter=runs_filter)
-        if sum(1 for r in runs if r.state is not None and r.state.is_completed()) > before:
+        if completed_for_2018(runs) > before:
             break
         time.sleep(1.0)
-    completed = [r for r in runs if r.state is not None and r.state.is_completed()]
-    assert len(completed) > before, [(r.parameters, r.state_name) for r in runs]
+    assert completed_for_2018(runs) > before, [(r.parameters, r.state_name) for r in runs]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -73,7 +75,7 @@ def small_race(n: int = 300, seed: int = 4) -> tuple[pl.DataFrame, pl.DataFrame,
     hours = [GUN + timedelta(hours=h) for h in range(-2, 6)]
     temps = [8.0, 10.0, 16.0, 18.0, 20.0, 21.0, 22.0, 22.0]
     weather = pl.DataFrame(
-        {"source": "visualcrossing", "location": "Testville", "observed_at_utc": hours, "temp_c": temps,
+        {"source": "visualcrossing", "location": "Testville, MA", "observed_at_utc": hours, "temp_c": temps,
          "dew_point_c": [2.0] * 8, "rh_pct": [60.0] * 8, "wind_m_s": [3.0] * 8, "conditions": ["Clear"] * 8,
          "race_id": RACE, "interpolated": False, "simulated": False, "wbgt_c": [t - 2.0 for t in temps]},
         schema_overrides={"observed_at_utc": UTC_US},
@@ -224,3 +226,27 @@ def test_a_race_with_two_race_ids_is_refused():
     mixed = participants.with_columns(pl.when(pl.col("bib") == "100").then(pl.lit("other-2030")).otherwise(pl.col("race_id")).alias("race_id"))
     with pytest.raises(ValueError, match="race_id has 2 distinct values"):
         simulate_race(mixed, passings, course_points(), weather, seed=1)
+
+
+def test_every_event_the_replay_posts_passes_the_intakes_models(race):
+    """The replay is a feed like any other: a file's place name goes out as a code, every field
+    as the intake's request models take it (a model refusing one is a 422 mid-drill)."""
+    from racecramp.intake.models import PassingBatch, ParticipantBatch, ReportBatch, WeatherBatch
+    from racecramp.simulate.replay import ENDPOINT
+
+    models = {"participants": ParticipantBatch, "passings": PassingBatch, "weather": WeatherBatch, "reports": ReportBatch}
+    _, _, _, events = race
+    for kind, model in models.items():
+        records = [record for _, k, record in events if k == kind]
+        assert records, kind
+        model.model_validate({ENDPOINT[kind][1]: records})
+    assert {r["location"] for _, k, r in events if k == "weather"} == {"testville-ma"}
+
+
+def test_a_place_name_becomes_a_code():
+    from racecramp.domain import CODE_PATTERN, place_code
+
+    assert place_code("Boston, MA") == "boston-ma" and place_code("  Zürich HB ") == "z-rich-hb"
+    assert re.fullmatch(CODE_PATTERN, place_code("Hopkinton, Massachusetts (start line)"))
+    with pytest.raises(ValueError, match="no letters or digits"):
+        place_code(" , ")

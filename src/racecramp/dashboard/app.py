@@ -8,11 +8,15 @@ they are open on loopback only. The station page needs a station token. See docs
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from racecramp.dashboard import ui
 
-st.set_page_config(page_title="racecramp medical command", page_icon=":material/medical_services:", layout="wide")
+# the favicon ships with the package: a :material/…: page icon is fetched from fonts.gstatic.com,
+# and the command tent may be offline
+st.set_page_config(page_title="racecramp medical command", page_icon=str(Path(__file__).with_name("icon.png")), layout="wide")
 
 cfg = ui.settings()
 station = st.Page("pages/station_entry.py", title="Station entry", icon=":material/edit_note:", url_path="station")

@@ -193,6 +193,12 @@ class WeatherIn(_Strict):
     race_id: RaceId | None = None
     interpolated: Flag = False
     simulated: Flag = False
+    # the Liljegren WBGT's inputs, where the feed has them (docs/heat.md)
+    latitude_deg: Annotated[Number, Field(ge=-90, le=90)] | None = None
+    longitude_deg: Annotated[Number, Field(ge=-180, le=180)] | None = None
+    shortwave_w_m2: Annotated[Number, Field(ge=0, le=1500)] | None = None
+    cloud_cover_pct: Annotated[Number, Field(ge=0, le=100)] | None = None
+    pressure_hpa: Annotated[Number, Field(ge=300, le=1100)] | None = None
 
 
 class WeatherBatch(_Strict):

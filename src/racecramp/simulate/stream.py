@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from racecramp.domain import ReportSource
+from racecramp.domain import ReportSource, place_code
 from racecramp.landing.kinds import KINDS
 from racecramp.marts.heat import LILJEGREN_INPUT_COLUMNS, preferred_weather_source
 from racecramp.simulate.cramp_model import (
@@ -365,7 +365,9 @@ def _weather_steps(weather: pl.DataFrame, race_id: str, start: datetime, end: da
     context = obs.select(
         "observed_at_utc",
         (pl.col("conditions") if "conditions" in obs.columns else pl.lit(None, dtype=pl.String)).alias("conditions"),
-        (pl.col("location") if "location" in obs.columns else pl.lit(race_id)).alias("location"),
+        # sent over HTTP as a feed sends it: a code, not the file's place name
+        (pl.col("location").map_elements(place_code, return_dtype=pl.String) if "location" in obs.columns
+         else pl.lit(race_id)).alias("location"),
     )
     return (
         frame.join_asof(context, on="observed_at_utc", strategy="backward")
