@@ -123,7 +123,7 @@ def test_station_with_more_reports_than_expected_alerts():
     assert alert["p_value"] == pytest.approx(p, rel=1e-6)
     assert alert["severity"] == "warning"  # 0.001 <= p < 0.01
     assert alert["status"] == "open" and alert["opened_at_utc"] == NOW
-    assert alert["message"] == f"Aid 23 mi (37.0 km): 4 cramp reports in 30 min, expected 0.5 (p={p:.4f})"
+    assert alert["message"] == f"Aid 23 mi (37.0 km): 4 cramp reports in 30 min, expected 0.5 from the 1,000 runners who passed (p={p:.4f})"
 
 
 def test_station_load_within_expectation_does_not_alert():
