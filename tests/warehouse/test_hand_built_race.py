@@ -275,6 +275,14 @@ def test_no_stale_weather_alert_for_a_race_without_a_weather_feed(bulk):
     assert alerts.filter(pl.col("rule") == "stale_weather").is_empty()
 
 
+def test_a_configured_weather_feed_that_never_reported_after_the_start_is_alerted(race_template, tmp_path):
+    """The publisher tells the marts a feed is configured (Settings.weather_url): no weather at all is then stale."""
+    settings = settings_from(race_template, tmp_path).model_copy(update={"weather_url": "http://127.0.0.1:9/forecast"})
+    ingest_now(settings)
+    alerts = read_snapshot(settings.snapshot_dir, "alerts")
+    assert alerts.filter(pl.col("rule") == "stale_weather").height == 1
+
+
 # --------------------------------------------------------------------------- bulk and intake agree
 
 

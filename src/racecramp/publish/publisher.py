@@ -61,7 +61,9 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, settings: Settings, changed: s
                 stored = stored_mart(con, mart.name)
                 if stored is not None and stored.height and (is_young(stored, mart.refresh_after_s) or mart.name not in stale):
                     reuse[mart.name] = stored
-    built = build_marts(tables, params=MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules),
+    params = MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules,
+                        weather_configured=settings.weather_url is not None)
+    built = build_marts(tables, params=params,
                         only=[m for m in MARTS if m not in reuse], reuse=reuse)
     marts = {name: frame for name, frame in {**built, **reuse}.items() if MARTS[name].published}
     store_marts(con, {name: frame for name, frame in marts.items() if name not in reuse})
