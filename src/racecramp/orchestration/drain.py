@@ -5,12 +5,21 @@ more than the few seconds a medical director can wait. So one ingest run, once s
 an event, keeps draining: it merges whatever is pending every `poll_s` and ends only after
 the landing zone has been quiet for `linger_s`. Under race-day load one run stays alive
 and latency is about one poll; after a quiet spell the next event starts a new run.
+
+Each cycle publishes through publish.publisher.LiveCycle (merged tables at once, urgent marts
+as soon as they are built, heavy marts at a cadence); `incremental=False` publishes
+everything every cycle instead (the reference the latency bench compares against).
+
+While it runs, the drain keeps a heartbeat file fresh (`drain_alive`); the intake does not
+announce a landed batch to Prefect while it is fresh (a running drain picks it up), so one
+drain run serves a whole busy spell instead of every event starting a run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,12 +28,16 @@ from typing import Callable
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.durable import atomic_write_text
-from racecramp.publish.publisher import publish_after_ingest
+from racecramp.durable import atomic_write_text, ensure_dir
+from racecramp.publish.publisher import LiveCycle, Step, publish_after_ingest
 from racecramp.warehouse.ingest import IngestSummary, ingest_pending
 from racecramp.warehouse.writer import open_writer
 
 log = logging.getLogger(__name__)
+
+
+# A heartbeat older than this is a drain that died (kill -9): the intake announces batches again.
+DRAIN_ALIVE_FOR_S = 10.0
 
 
 @dataclass
@@ -40,39 +53,97 @@ def _landed_count(landing_dir: Path) -> int:
     return len(landing.list_batches(landing_dir))
 
 
+def heartbeat_path(settings: Settings) -> Path:
+    return status_dir(settings) / "drain.alive"
+
+
+def _beat(settings: Settings) -> None:
+    path = heartbeat_path(settings)
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        ensure_dir(path.parent)
+        path.touch()
+
+
+def drain_alive(settings: Settings, now: float | None = None) -> bool:
+    """A drain is running (its heartbeat is fresh): a batch landed now will be merged without an event."""
+    try:
+        beat = heartbeat_path(settings).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return (now if now is not None else time.time()) - beat < DRAIN_ALIVE_FOR_S
+
+
 def drain(
     settings: Settings,
     linger_s: float = 60.0,
     poll_s: float = 0.5,
     max_s: float | None = None,
-    on_cycle: Callable[[IngestSummary], None] | None = None,
+    on_cycle: Callable[[IngestSummary, list[Step]], None] | None = None,
+    incremental: bool = True,
+    live: LiveCycle | None = None,
 ) -> DrainReport:
-    """Ingest and publish until nothing new has landed for `linger_s` seconds."""
+    """Ingest and publish until nothing new has landed (and nothing is left to build) for `linger_s` seconds.
+
+    `on_cycle(summary, steps)` is called after every cycle that merged or published something."""
     started = time.monotonic()
     last_work = started
     seen = -1
     cycles = batches = accepted = quarantined = 0
-    while True:
-        landed = _landed_count(settings.landing_dir)
-        if landed != seen:
+    if incremental and live is None:
+        live = LiveCycle(settings)
+    try:
+        while True:
+            _beat(settings)
+            landed = _landed_count(settings.landing_dir)
+            if landed != seen or (live is not None and live.due()):
+                t = time.perf_counter()
+                with open_writer(settings.warehouse_path) as con:
+                    summary = ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
+                    steps = [Step("merge", time.perf_counter() - t, len(summary.batches),
+                                  f"{summary.accepted} accepted, {summary.quarantined} quarantined")]
+                    if live is not None:
+                        steps += live.cycle(con, summary)
+                    elif summary.changed or cycles == 0:
+                        t = time.perf_counter()
+                        publish_after_ingest(con, settings, summary)
+                        steps.append(Step("publish everything", time.perf_counter() - t, 1))
+                seen = landed
+                cycles += 1
+                if summary.changed:
+                    last_work = time.monotonic()
+                    batches += len(summary.batches)
+                    accepted += summary.accepted
+                    quarantined += summary.quarantined
+                    write_status(settings, "ingest", {"batches": len(summary.batches), "accepted": summary.accepted, "quarantined": summary.quarantined})
+                if on_cycle is not None and (summary.changed or len(steps) > 1):
+                    on_cycle(summary, steps)
+            now = time.monotonic()
+            quiet = now - last_work >= linger_s and (live is None or not live.busy())
+            if max_s is not None and now - started >= max_s:
+                break
+            if quiet:
+                # stop the heartbeat first, then look once more: a batch landed before the intake
+                # saw the heartbeat stop is merged here; one landed after it is announced
+                heartbeat_path(settings).unlink(missing_ok=True)
+                if _landed_count(settings.landing_dir) == seen:
+                    break
+                last_work = time.monotonic()
+                continue
+            time.sleep(poll_s)
+        if live is not None:
             with open_writer(settings.warehouse_path) as con:
                 summary = ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
-                if summary.changed or cycles == 0:
-                    publish_after_ingest(con, settings, summary)
-            seen = landed
-            cycles += 1
-            if summary.changed:
-                last_work = time.monotonic()
-                batches += len(summary.batches)
-                accepted += summary.accepted
-                quarantined += summary.quarantined
-                write_status(settings, "ingest", {"batches": len(summary.batches), "accepted": summary.accepted, "quarantined": summary.quarantined})
-                if on_cycle is not None:
-                    on_cycle(summary)
-        now = time.monotonic()
-        if now - last_work >= linger_s or (max_s is not None and now - started >= max_s):
-            break
-        time.sleep(poll_s)
+                live.cycle(con, summary)
+                live.finish(con)
+            batches += len(summary.batches)
+            accepted += summary.accepted
+            quarantined += summary.quarantined
+    finally:
+        if live is not None:
+            live.close()
+        heartbeat_path(settings).unlink(missing_ok=True)
     return DrainReport(cycles, batches, accepted, quarantined, time.monotonic() - started)
 
 
