@@ -13,8 +13,10 @@ Two ways to do it:
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Callable
@@ -24,7 +26,7 @@ import polars as pl
 
 from racecramp.durable import atomic_write
 from racecramp.landing.kinds import ANALYST_TABLES, KINDS
-from racecramp.marts.build import build_marts
+from racecramp.marts.build import build_marts, needed_marts
 from racecramp.marts.registry import (
     ALERT_ACTIONS,
     LANDING_LOG,
@@ -160,6 +162,24 @@ def publish_table_if_changed(con: duckdb.DuckDBPyConnection, table: str, snapsho
     return write_if_changed(snapshot_path(snapshot_dir, table), lambda tmp: export_parquet(con, table, tmp))
 
 
+# The season dataset (docs/season.md) has no live reader: written at most this often, and
+# when a drain ends.
+SEASON_EVERY_S = 300.0
+# Mart builds run in child processes at a lower CPU priority than the drain: on a busy 2-core
+# machine the merge and the publish of a report come first, the urgent marts next.
+BUILD_NICENESS = {URGENT: 3, HEAVY: 10}
+
+
+def _lower_priority(niceness: int) -> None:
+    os.nice(niceness)
+
+
+def low_priority_builder(kind: str) -> Executor:
+    """One mart-building child process (spawned: the drain's threads are not forked), niced."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_lower_priority, initargs=(BUILD_NICENESS[kind],))
+
+
 def _build(tables: dict[str, pl.DataFrame], params: MartParams, only: set[str],
            reuse: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
     seconds: dict[str, float] = {}
@@ -176,16 +196,18 @@ class LiveCycle:
     2. stores and publishes the mart builds that have finished;
     3. starts, when none is running, a build of the urgent marts whose inputs changed and,
        at most every `heavy_every_s`, one of the other marts whose inputs changed.
-    Builds run in threads on frames read here (the mart engine is pure): only the caller's
-    thread touches the warehouse. A build that failed raises from the next `cycle`.
+    Builds run in `builder()` executors (default: one low-priority child process each for the
+    urgent and the heavy marts) on frames read here (the mart engine is pure): only the
+    caller touches the warehouse. A build that failed raises from the next `cycle`.
     A snapshot file whose content is unchanged is not rewritten.
     """
 
     def __init__(self, settings: Settings, heavy_every_s: float = HEAVY_EVERY_S, large_every_s: float = LARGE_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, builder: Callable[[str], Executor] = low_priority_builder) -> None:
         self.settings = settings
         self.params = MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules)
         self.heavy_every_s = heavy_every_s
+        self.season_every_s = SEASON_EVERY_S
         self.large_every_s = large_every_s
         self.clock = clock
         self.frames: dict[str, pl.DataFrame] = {}
@@ -195,11 +217,15 @@ class LiveCycle:
         self.pending_large: set[str] = set()
         self.large_at: dict[str, float] = {}
         self.heavy_at = float("-inf")
+        self.season_at = clock()
+        self.replica_tables: list[str] = []
         self.batches: list = []  # merged since the season dataset was last written
         self.jobs: dict[str, Future] = {}
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="marts")
+        self.builder = builder
+        self.pools: dict[str, Executor] = {}
         self.steps: list[Step] = []  # of the last cycle
         self.urgent_built = False
+        self.on_built: Callable[[set[str]], None] | None = None  # told the names of each finished build
 
     # ------------------------------------------------------------------ when there is work
 
@@ -218,7 +244,8 @@ class LiveCycle:
 
     def busy(self) -> bool:
         """Builds running or changes not yet built or published."""
-        return bool(self.jobs or self.pending_large or self.changed[URGENT] != set() or self.changed[HEAVY] != set())
+        return bool(self.jobs or self.pending_large or self.changed[URGENT] != set() or self.changed[HEAVY] != set()
+                    or (self.batches and self.season_every_s == 0))
 
     # ------------------------------------------------------------------ one cycle
 
@@ -261,6 +288,8 @@ class LiveCycle:
             built, seconds = self.jobs.pop(kind).result()  # a failed build raises here
             self.marts.update(built)
             self.urgent_built |= kind == URGENT
+            if self.on_built is not None:
+                self.on_built(set(built))
             published = {name: frame for name, frame in built.items() if MARTS[name].published}
             store_marts(con, published)
             rewritten = [name for name, frame in published.items()
@@ -275,6 +304,8 @@ class LiveCycle:
         if self._heavy_due(now):
             self.heavy_at = now
             self._start(con, HEAVY, self.changed[HEAVY])
+        if self.batches and now - self.season_at >= self.season_every_s:
+            self.season_at = now
             started = time.perf_counter()
             from racecramp.season.export import write_touched_editions
 
@@ -288,7 +319,9 @@ class LiveCycle:
                       if snapshot_path(snapshot_dir, t).exists()]
             manifest = manifest_now(con, tables)
             write_manifest(snapshot_dir, manifest)
-            ensure_replica(self.settings, manifest["tables"])
+            if tables != self.replica_tables:
+                ensure_replica(self.settings, tables)
+                self.replica_tables = tables
             self._step("manifest", started, len(tables))
         return self.steps
 
@@ -308,7 +341,15 @@ class LiveCycle:
         if previous is None:
             previous = stored_mart(con, "alerts")
         self.frames[PREVIOUS_ALERTS] = previous if previous is not None else MARTS["alerts"].empty()
-        self.jobs[kind] = self.pool.submit(_build, dict(self.frames), self.params, stale, dict(self.marts))
+        if kind not in self.pools:
+            self.pools[kind] = self.builder(kind)
+        # send the builder only what the stale marts read (the frames are pickled to it)
+        reuse = {name: frame for name, frame in self.marts.items() if name not in stale}
+        needed = needed_marts(stale, reuse)
+        reads = {i for name in needed for i in MARTS[name].inputs} | {"races", "cramp_reports", "passings"}
+        self.jobs[kind] = self.pools[kind].submit(
+            _build, {n: f for n, f in self.frames.items() if n in reads}, self.params, stale,
+            {n: f for n, f in reuse.items() if n in reads})
         self._step(f"start {kind}", started, len(stale), ", ".join(sorted(stale)))
 
     def _reusable(self, con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -328,6 +369,7 @@ class LiveCycle:
         deadline = self.clock() + timeout_s
         self.heavy_at = float("-inf")
         self.large_every_s = 0.0
+        self.season_every_s = 0.0
         try:
             while self.busy():
                 if self.clock() > deadline:
@@ -340,4 +382,6 @@ class LiveCycle:
             self.close()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.pools = {}
