@@ -10,7 +10,7 @@ Each cycle publishes through publish.publisher.LiveCycle (merged tables at once,
 as soon as they are built, heavy marts at a cadence); `incremental=False` publishes
 everything every cycle instead (the reference the latency bench compares against).
 
-While it runs, the drain keeps a heartbeat file fresh (`drain_alive`); the intake does not
+While it runs, the drain keeps a heartbeat file fresh (orchestration.heartbeat); the intake does not
 announce a landed batch to Prefect while it is fresh (a running drain picks it up), so one
 drain run serves a whole busy spell instead of every event starting a run.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,16 +27,13 @@ from typing import Callable
 
 from racecramp import landing
 from racecramp.config import Settings
-from racecramp.durable import atomic_write_text, ensure_dir
+from racecramp.durable import atomic_write_text
+from racecramp.orchestration import heartbeat
 from racecramp.publish.publisher import LiveCycle, Step, publish_after_ingest
 from racecramp.warehouse.ingest import IngestSummary, ingest_pending
 from racecramp.warehouse.writer import open_writer
 
 log = logging.getLogger(__name__)
-
-
-# A heartbeat older than this is a drain that died (kill -9): the intake announces batches again.
-DRAIN_ALIVE_FOR_S = 10.0
 
 
 @dataclass
@@ -53,28 +49,6 @@ def _landed_count(landing_dir: Path) -> int:
     return len(landing.list_batches(landing_dir))
 
 
-def heartbeat_path(settings: Settings) -> Path:
-    return status_dir(settings) / "drain.alive"
-
-
-def _beat(settings: Settings) -> None:
-    path = heartbeat_path(settings)
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        ensure_dir(path.parent)
-        path.touch()
-
-
-def drain_alive(settings: Settings, now: float | None = None) -> bool:
-    """A drain is running (its heartbeat is fresh): a batch landed now will be merged without an event."""
-    try:
-        beat = heartbeat_path(settings).stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return (now if now is not None else time.time()) - beat < DRAIN_ALIVE_FOR_S
-
-
 def drain(
     settings: Settings,
     linger_s: float = 60.0,
@@ -83,10 +57,13 @@ def drain(
     on_cycle: Callable[[IngestSummary, list[Step]], None] | None = None,
     incremental: bool = True,
     live: LiveCycle | None = None,
+    leave_if_nothing_new: bool = True,
 ) -> DrainReport:
     """Ingest and publish until nothing new has landed (and nothing is left to build) for `linger_s` seconds.
 
-    `on_cycle(summary, steps)` is called after every cycle that merged or published something."""
+    `on_cycle(summary, steps)` is called after every cycle that merged or published something.
+    With `leave_if_nothing_new`, a drain whose first merge finds nothing ends at once (a run
+    that waited behind another drain, or a fallback run with nothing to do)."""
     started = time.monotonic()
     last_work = started
     seen = -1
@@ -95,7 +72,7 @@ def drain(
         live = LiveCycle(settings)
     try:
         while True:
-            _beat(settings)
+            heartbeat.beat(settings)
             landed = _landed_count(settings.landing_dir)
             if landed != seen or (live is not None and live.due()):
                 t = time.perf_counter()
@@ -103,6 +80,11 @@ def drain(
                     summary = ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
                     steps = [Step("merge", time.perf_counter() - t, len(summary.batches),
                                   f"{summary.accepted} accepted, {summary.quarantined} quarantined")]
+                    if cycles == 0 and leave_if_nothing_new and not summary.changed:
+                        log.info("drain: nothing new in the landing zone; leaving")
+                        if live is not None:
+                            live.close()
+                        return DrainReport(1, 0, 0, 0, time.monotonic() - started)
                     if live is not None:
                         steps += live.cycle(con, summary)
                     elif summary.changed or cycles == 0:
@@ -126,7 +108,7 @@ def drain(
             if quiet:
                 # stop the heartbeat first, then look once more: a batch landed before the intake
                 # saw the heartbeat stop is merged here; one landed after it is announced
-                heartbeat_path(settings).unlink(missing_ok=True)
+                heartbeat.stop(settings)
                 if _landed_count(settings.landing_dir) == seen:
                     break
                 last_work = time.monotonic()
@@ -143,7 +125,7 @@ def drain(
     finally:
         if live is not None:
             live.close()
-        heartbeat_path(settings).unlink(missing_ok=True)
+        heartbeat.stop(settings)
     return DrainReport(cycles, batches, accepted, quarantined, time.monotonic() - started)
 
 
