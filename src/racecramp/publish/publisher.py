@@ -219,6 +219,7 @@ class LiveCycle:
         self.heavy_at = float("-inf")
         self.season_at = clock()
         self.replica_tables: list[str] = []
+        self.published_counts: dict[str, int] = {}  # rows of each large table as last written
         self.batches: list = []  # merged since the season dataset was last written
         self.jobs: dict[str, Future] = {}
         self.builder = builder
@@ -318,6 +319,13 @@ class LiveCycle:
             tables = [t for t in sorted(set(ANALYST_TABLES) | set(published_marts()))
                       if snapshot_path(snapshot_dir, t).exists()]
             manifest = manifest_now(con, tables)
+            for table in LARGE_TABLES:  # counts of what is published, not of what is merged
+                if table in written:
+                    self.published_counts[table] = manifest["counts"].get(table, 0)
+                elif table not in self.published_counts:
+                    path = snapshot_path(snapshot_dir, table)
+                    self.published_counts[table] = pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
+                manifest["counts"][table] = self.published_counts[table]
             write_manifest(snapshot_dir, manifest)
             if tables != self.replica_tables:
                 ensure_replica(self.settings, tables)
