@@ -14,7 +14,8 @@ the real intake (HTTP, loopback) and then, for each load and each cycle, a drain
   issue 15), measured in the same run as the reference.
 Loads: `peak` = 25 passings every 0.5 s (50/s) and one report every 3 s; `10x` = 250
 passings every 0.5 s and one report every 0.3 s. Passings are of new bibs at the early mats
-(the race grows); reports come from aid-23mi for real bibs.
+(the race grows); reports come from aid-23mi, each for a different runner of the race who
+has no report yet, 4 h after the gun (later than any passing, so it moves the race clock).
 
 Measured per report acknowledged after the warm-up:
 - report -> `snapshots/cramp_reports.parquet` holds it (what the command page counts);
@@ -87,14 +88,16 @@ def preload(settings) -> dict[str, int]:
     with open_writer(settings.warehouse_path) as con:
         ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
         publish_after_ingest(con, settings, None)
+    reported = set(race["cramp_reports"]["bib"].drop_nulls().to_list())
+    bibs = [b for b in race["participants"]["bib"].to_list() if b not in reported][:5000]
     return {"runners": race["participants"].height, "passings": race["passings"].height,
-            "reports": race["cramp_reports"].height}
+            "reports": race["cramp_reports"].height, "bibs": bibs}
 
 
 def _report(i: int, bib: str) -> dict:
     return {
         "report_id": str(uuid.uuid4()), "race_id": "boston-2017", "source": "aid_station", "point_id": STATION,
-        "km": STATION_KM, "bib": bib, "reported_at_utc": (START + timedelta(minutes=150, seconds=i)).isoformat(),
+        "km": STATION_KM, "bib": bib, "reported_at_utc": (START + timedelta(hours=4, seconds=i)).isoformat(),
         "muscle_group": ("calf", "hamstring", "quadriceps")[i % 3], "severity": "mild",
         "treatment": "stretch_massage", "disposition": "returned_to_race",
     }
@@ -103,14 +106,15 @@ def _report(i: int, bib: str) -> dict:
 class Load:
     """Passings and reports posted to the intake at a fixed rate; what was acknowledged when."""
 
-    def __init__(self, base: str, passings_per_tick: int, report_every_s: float, bibs: list[str], first_bib: int) -> None:
+    def __init__(self, base: str, passings_per_tick: int, report_every_s: float, bibs: list[str], first_bib: int,
+                 first_report: int) -> None:
         self.base, self.per_tick, self.every_s, self.bibs = base, passings_per_tick, report_every_s, bibs
         self.next_bib = first_bib
         self.acked: dict[str, tuple[float, str, datetime]] = {}  # report_id -> (ack time, bib, reported_at)
         self.measure = threading.Event()
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
-        self.reports = 0
+        self.reports = first_report  # each phase its own runners and report times
 
     def _passings(self) -> list[dict]:
         out = []
@@ -144,7 +148,7 @@ class Load:
                 while not self.stop.is_set():
                     i = self.reports
                     self.reports += 1
-                    report = _report(i, self.bibs[i % len(self.bibs)])
+                    report = _report(i, self.bibs[i])
                     r = client.post("/v1/reports", json=report, headers=_auth(f"station:boston-2017:{STATION}"))
                     now = time.monotonic()
                     if r.status_code != 202:
@@ -181,7 +185,7 @@ def watch(snapshot_dir: Path, load: Load, stop: threading.Event, seen_reports: d
                                        "last_report_at_utc": [v[2] for v in pending.values()]},
                                       schema={"bib": pl.String, "last_report_at_utc": pl.Datetime("us", "UTC")})
                 hit = status.join(wanted, on=["bib"], how="inner").filter(
-                    pl.col("last_report_at_utc") >= pl.col("last_report_at_utc_right"))
+                    pl.col("last_report_at_utc") == pl.col("last_report_at_utc_right"))
                 shown = set(zip(hit["bib"].to_list(), hit["last_report_at_utc_right"].to_list()))
             for rid, (_, bib, at) in pending.items():
                 if rid not in seen_reports and rid in ids:
@@ -206,10 +210,10 @@ def _drain_child(mode: str, seconds: float) -> None:
 
 
 def measure(config: Path, settings, base: str, load_name: str, mode: str, warmup_s: float, load_s: float,
-            drain_s: float, bibs: list[str], first_bib: int) -> tuple[list[float], list[float]]:
+            drain_s: float, bibs: list[str], first_bib: int, first_report: int) -> tuple[list[float], list[float]]:
     per_tick, every_s = LOADS[load_name]
     child = run_drain(config, mode, warmup_s + load_s + drain_s + 30)
-    load = Load(base, per_tick, every_s, bibs, first_bib)
+    load = Load(base, per_tick, every_s, bibs, first_bib, first_report)
     seen_reports: dict[str, float] = {}
     seen_status: dict[str, float] = {}
     stop_watch = threading.Event()
@@ -268,17 +272,18 @@ def main(args) -> None:
         stack = Stack(settings)
         stack.children.append(intake)
         _launch(intake, env)
-        bibs = [f"{n}" for n in range(1000, 1000 + 20000, 7)]
+        bibs = sizes["bibs"]  # runners without a report yet: runner_status shows exactly this one
         results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
         try:
             base = f"http://{settings.intake_host}:{settings.intake_port}"
-            first_bib = 0
+            first_bib = first_report = 0
             for load_name in loads:
                 for mode in ("incremental", "full"):
                     print(f"{load_name} load, {mode} cycle: loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
                     results[(load_name, mode)] = measure(config, settings, base, load_name, mode, args.warmup_s, args.load_s,
-                                                         args.drain_s, bibs, first_bib)
+                                                         args.drain_s, bibs, first_bib, first_report)
                     first_bib += 100_000
+                    first_report += 1000
         finally:
             stop_stack(stack)
 

@@ -30,7 +30,7 @@ from racecramp.config import Settings
 from racecramp.durable import atomic_write_text
 from racecramp.orchestration import heartbeat
 from racecramp.publish.publisher import LiveCycle, Step, publish_after_ingest
-from racecramp.warehouse.ingest import IngestSummary, ingest_pending
+from racecramp.warehouse.ingest import IngestSummary, ingest_pending, pending_batches
 from racecramp.warehouse.writer import open_writer
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,32 @@ class DrainReport:
 
 def _landed_count(landing_dir: Path) -> int:
     return len(landing.list_batches(landing_dir))
+
+
+# Reports and alert actions are merged and published first in each cycle; then at most this
+# many other batches (a timing-feed backlog never holds a report back for more than a cycle).
+URGENT_KINDS = {"reports", "alert_actions"}
+MAX_BATCHES_PER_CYCLE = 8
+
+
+def _merge(con, settings: Settings, **which) -> IngestSummary:
+    return ingest_pending(con, settings.landing_dir, rules=settings.window_rules, **which)
+
+
+def _live_cycle(con, settings: Settings, live: LiveCycle) -> tuple[IngestSummary, list[Step], bool]:
+    """Merge and publish the urgent kinds, then the others (bounded); (all merged, steps, batches left)."""
+    t = time.perf_counter()
+    urgent = _merge(con, settings, kinds=URGENT_KINDS)
+    steps = [Step("merge urgent", time.perf_counter() - t, len(urgent.batches),
+                  f"{urgent.accepted} accepted, {urgent.quarantined} quarantined")]
+    if urgent.changed:
+        steps += live.cycle(con, urgent)
+    t = time.perf_counter()
+    rest = _merge(con, settings, max_batches=MAX_BATCHES_PER_CYCLE)
+    steps.append(Step("merge", time.perf_counter() - t, len(rest.batches),
+                      f"{rest.accepted} accepted, {rest.quarantined} quarantined"))
+    steps += live.cycle(con, rest)
+    return IngestSummary(urgent.batches + rest.batches), steps, len(rest.batches) == MAX_BATCHES_PER_CYCLE
 
 
 def drain(
@@ -75,23 +101,21 @@ def drain(
             heartbeat.beat(settings)
             landed = _landed_count(settings.landing_dir)
             if landed != seen or (live is not None and live.due()):
-                t = time.perf_counter()
                 with open_writer(settings.warehouse_path) as con:
-                    summary = ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
-                    steps = [Step("merge", time.perf_counter() - t, len(summary.batches),
-                                  f"{summary.accepted} accepted, {summary.quarantined} quarantined")]
-                    if cycles == 0 and leave_if_nothing_new and not summary.changed:
+                    if cycles == 0 and leave_if_nothing_new and not pending_batches(con, settings.landing_dir):
                         log.info("drain: nothing new in the landing zone; leaving")
-                        if live is not None:
-                            live.close()
                         return DrainReport(1, 0, 0, 0, time.monotonic() - started)
                     if live is not None:
-                        steps += live.cycle(con, summary)
-                    elif summary.changed or cycles == 0:
+                        summary, steps, more = _live_cycle(con, settings, live)
+                    else:
+                        t = time.perf_counter()
+                        summary, more = _merge(con, settings), False
+                        steps = [Step("merge", time.perf_counter() - t, len(summary.batches))]
+                    if live is None and (summary.changed or cycles == 0):
                         t = time.perf_counter()
                         publish_after_ingest(con, settings, summary)
                         steps.append(Step("publish everything", time.perf_counter() - t, 1))
-                seen = landed
+                seen = -1 if more else landed  # batches left for the next cycle: come back at once
                 cycles += 1
                 if summary.changed:
                     last_work = time.monotonic()
