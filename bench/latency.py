@@ -19,6 +19,10 @@ Boston 2017 course so the intake can check km, then:
 
 Last line: `p50_s=... p95_s=... intake_eps=...` (intake_eps is the batched figure).
 Targets (issue 3, 2-core machine): p95 <= 5 s, intake >= 2,000 events/s batched.
+
+`--race-scale` (issue 15): the same latency with a 50,000-runner race already in the
+warehouse, at race peak and 10x, the live cycle against the full-recompute cycle in one run
+(bench/latency_race.py says how).
 """
 
 from __future__ import annotations
@@ -231,7 +235,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--singles", type=int, default=300)
+    parser.add_argument("--race-scale", action="store_true", help="preload a 50,000-runner race (bench/latency_race.py)")
+    parser.add_argument("--loads", default="peak,10x", help="with --race-scale: peak, 10x or both")
     args = parser.parse_args()
+    if args.race_scale:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import latency_race
+
+        latency_race.main(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="racecramp-latency-") as tmp:
         config = write_config(Path(tmp))

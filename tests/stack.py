@@ -29,15 +29,9 @@ def free_port() -> int:
 
 def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra) -> Path:
     """A racecramp.toml with fresh loopback ports and the test tokens (hashed), or `tokens`."""
-    lines = [
-        f'data_dir = "{directory / "var"}"',
-        f"intake_port = {free_port()}",
-        f"prefect_port = {free_port()}",
-        f"dashboard_port = {free_port()}",
-        "ingest_interval_s = 20",
-        "weather_poll_interval_s = 3600",
-    ]
-    lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in extra.items()]
+    values = {"data_dir": str(directory / "var"), "intake_port": free_port(), "prefect_port": free_port(),
+              "dashboard_port": free_port(), "ingest_interval_s": 20, "weather_poll_interval_s": 3600, **extra}
+    lines = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in values.items()]
     lines.append("[token_hashes]")
     lines += [f'"{principal}" = "{hash_token(token)}"' for principal, token in (tokens or TOKENS).items()]
     directory.mkdir(parents=True, exist_ok=True)

@@ -79,8 +79,10 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
 
-    ingest_interval_s: float = Field(default=30.0, gt=0)
-    ingest_debounce_s: float = Field(default=1.0, ge=0)
+    # the ingest's fallback schedule (a landing no event announced) and its event window: one
+    # run per window at most (a running drain merges everything; orchestration.drain)
+    ingest_interval_s: float = Field(default=600.0, gt=0)
+    ingest_debounce_s: float = Field(default=30.0, ge=0)
     weather_url: str | None = None
     weather_poll_interval_s: float = Field(default=300.0, gt=0)
     # hourly feeds: a reading is up to 60 min old in normal running; 75 min = one reading missed

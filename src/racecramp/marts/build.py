@@ -11,6 +11,7 @@ changed (publish.publisher).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Iterable
 
@@ -55,12 +56,13 @@ def _of_race(frame: pl.DataFrame | None, race_id: str) -> pl.DataFrame | None:
     return frame.filter(pl.col("race_id").is_null() | (pl.col("race_id") == race_id))
 
 
-def needed_marts(only: Iterable[str]) -> set[str]:
-    """`only` plus every mart they read, transitively."""
+def needed_marts(only: Iterable[str], available: Iterable[str] = ()) -> set[str]:
+    """`only` plus every mart they read, transitively (a mart in `available` is read, not rebuilt)."""
     wanted = set(only)
+    have = set(available) - wanted
     for m in reversed(build_order()):
         if m.name in wanted:
-            wanted.update(i for i in m.inputs if i in MARTS)
+            wanted.update(i for i in m.inputs if i in MARTS and i not in have)
     return wanted
 
 
@@ -70,10 +72,13 @@ def build_marts(
     params: MartParams = MartParams(),
     only: Iterable[str] | None = None,
     reuse: dict[str, pl.DataFrame] | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every mart (or `only` those) from the input tables; internal marts included in the result."""
+    """Every mart (or `only` those) from the input tables; internal marts included in the result.
+
+    `seconds`, when given, receives each built mart's build time (the live cycle reports them)."""
     wall_utc = wall_utc or datetime.now(UTC)
-    wanted = needed_marts(only) if only is not None else set(MARTS)
+    wanted = needed_marts(only, reuse or ()) if only is not None else set(MARTS)
     frames: dict[str, pl.DataFrame] = dict(tables)
     out: dict[str, pl.DataFrame] = {}
     races = tables["races"].to_dicts() if "races" in tables else []
@@ -83,6 +88,7 @@ def build_marts(
                 frames[mart.name] = reuse[mart.name]
             continue
         inputs = {name: frames[name] for name in mart.inputs if name in frames}
+        started = time.perf_counter()
         if mart.scope == "all":
             result = collect(mart.build(Inputs(inputs, params, wall_utc)), mart)
         else:
@@ -95,6 +101,8 @@ def build_marts(
                 parts.append(collect(mart.build(Inputs(scoped, params, wall_utc, race["race_id"], now, race_start(race))), mart))
             result = pl.concat(parts, how="vertical_relaxed") if parts else mart.empty()
         frames[mart.name] = out[mart.name] = result
+        if seconds is not None:
+            seconds[mart.name] = time.perf_counter() - started
     return out
 
 

@@ -81,6 +81,10 @@ class Mart:
     # the live cycle reuses the stored result while it is younger than this many seconds
     # (0: recompute whenever an input changed); a full publish always recomputes
     refresh_after_s: float = 0.0
+    # the live cycle rebuilds an urgent mart (what the command page shows: station load, alerts,
+    # runner status, and what they read) as soon as its inputs change; the others at a bounded
+    # cadence (publish.publisher.LiveCycle)
+    urgent: bool = False
 
     @property
     def schema(self) -> dict[str, pl.DataType]:
@@ -324,6 +328,7 @@ ALERT_COLUMNS = (
 _MARTS = (
     Mart(
         name="weather_heat",
+        urgent=True,
         description="Weather observations with relative humidity, the WBGT estimate, its method and inputs, and the ACSM flag.",
         build=_weather_heat,
         inputs=("weather_observations",),
@@ -365,6 +370,7 @@ _MARTS = (
     ),
     Mart(
         name="exposure",
+        urgent=True,
         description="One row per runner per point passed, with the (estimated) passing time: the denominators' source.",
         build=_exposure,
         inputs=("passings", "participants", "course_points"),
@@ -468,6 +474,7 @@ _MARTS = (
     ),
     Mart(
         name="station_load_15m",
+        urgent=True,
         description="Per station per 15-minute bucket: cramp cases observed against those expected (Poisson) and the "
                     "probability of at least that many.",
         build=_station_load_15m,
@@ -613,6 +620,7 @@ _MARTS = (
     ),
     Mart(
         name="runner_status",
+        urgent=True,
         description="One row per runner: last seen, projected position now, next mat and medical status (the locator).",
         build=_runner_status,
         inputs=("participants", "passings", "cramp_reports", "course_points"),
@@ -667,6 +675,7 @@ _MARTS = (
     ),
     Mart(
         name="station_load_30m",
+        urgent=True,
         description="Per station: cramp reports in the last 30 min against the hazard model's expectation, with the "
                     "Poisson tail probability (the station_load alert's numbers).",
         build=_station_load_30m,
@@ -691,6 +700,7 @@ _MARTS = (
     ),
     Mart(
         name="alerts_evaluated",
+        urgent=True,
         description="Alerts the rules raise at each race's clock, before the previous alerts and actions are applied.",
         build=_alerts_evaluated,
         inputs=("cramp_reports", "exposure", "weather_heat", QUARANTINE, PREVIOUS_ALERTS, "course_points", LANDING_LOG,
@@ -702,6 +712,7 @@ _MARTS = (
     ),
     Mart(
         name="alerts",
+        urgent=True,
         description="Live alerts with their lifecycle (open → acknowledged → resolved); never auto-resolved.",
         build=_alerts,
         inputs=("alerts_evaluated", PREVIOUS_ALERTS, ALERT_ACTIONS),
@@ -712,6 +723,7 @@ _MARTS = (
     ),
     Mart(
         name="alert_actions_rejected",
+        urgent=True,
         description="Alert actions that could not be applied (unknown alert, resolved already), with the reason.",
         build=_alert_actions_rejected,
         inputs=("alerts_evaluated", PREVIOUS_ALERTS, ALERT_ACTIONS),

@@ -20,7 +20,12 @@ from racecramp.orchestration.weather_flow import poll
 
 
 def build_deployments(settings: Settings) -> list:
-    """ingest (event-triggered, debounced, concurrency 1, interval fallback) and poll-weather."""
+    """ingest (event-triggered, debounced, concurrency 1, interval fallback) and poll-weather.
+
+    One ingest run drains a whole busy spell (orchestration.drain); the intake announces
+    batches only while no drain runs, and the trigger starts at most one run per window. A
+    run that starts while another drains waits for it (ENQUEUE, never cancelled) and ends at
+    once when the landing zone holds nothing new."""
     debounce = timedelta(seconds=settings.ingest_debounce_s)
     ingest_deployment = ingest.to_deployment(
         name="ingest",
@@ -35,8 +40,8 @@ def build_deployments(settings: Settings) -> list:
                 within=debounce,
             )
         ],
-        # one writer: a run that is already draining will pick up whatever a new event announced
-        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        # one writer; a second run (the interval fallback during a long drain) waits, then finds nothing
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
         tags=["racecramp", "duckdb-writer"],
         description="Drain the landing zone into the warehouse; publish snapshots.",
     )

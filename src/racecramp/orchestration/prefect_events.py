@@ -1,8 +1,13 @@
 """Prefect events racecramp emits. Emission never blocks or fails the caller: the
-interval fallback of the ingest deployment picks up anything an event did not announce."""
+interval fallback of the ingest deployment picks up anything an event did not announce.
+
+A landed batch is announced only when no drain is running (orchestration.drain keeps a
+heartbeat, orchestration.heartbeat): a running drain merges it anyway, and an event would only start a flow run
+that finds nothing to do."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -26,5 +31,17 @@ def emit(event: str, resource_id: str, payload: dict) -> bool:
     return emitted is not None
 
 
-def landing_appended(kind: str, batch) -> bool:
+@functools.lru_cache(maxsize=1)
+def _settings():
+    from racecramp.config import load_settings
+
+    return load_settings()
+
+
+def landing_appended(kind: str, batch, settings=None) -> bool:
+    """Announce a landed batch, unless a running drain will merge it; returns whether it was announced."""
+    from racecramp.orchestration.heartbeat import drain_alive
+
+    if drain_alive(settings or _settings()):
+        return False
     return emit(LANDING_APPENDED, f"racecramp.landing.{kind}", {"kind": kind, "batch_id": batch.batch_id})

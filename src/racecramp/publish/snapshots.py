@@ -5,19 +5,26 @@ process, even read-only). After each ingest the writer publishes the analyst tab
 marts as `snapshots/<table>.parquet` (durable.atomic_write: a reader sees the old file or the
 new one, never half of one) and `_manifest.json` says what was published when.
 
+In the live cycle a snapshot whose content did not change is not rewritten
+(`write_if_changed`: the new file is compared by hash with the published one first), so
+readers' caches stay warm and an unchanged table costs no rename or fsync.
+
 `load_snapshot` is the one reader: cached on the file's identity (inode, mtime, size), so a
 republished file is read again on the next call and an unchanged one costs a `stat`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
-from racecramp.durable import atomic_write, atomic_write_text
+from racecramp.durable import atomic_write, atomic_write_text, ensure_dir, fsync_dir, temporary_path
 
 MANIFEST = "_manifest.json"
 UTC_US = pl.Datetime("us", "UTC")
@@ -30,6 +37,64 @@ def snapshot_path(snapshot_dir: Path, table: str) -> Path:
 def write_snapshot(frame: pl.DataFrame, path: Path) -> Path:
     """Write a Parquet snapshot atomically (readers see old or new, never partial)."""
     return atomic_write(path, lambda tmp: frame.write_parquet(tmp, statistics=True))
+
+
+def file_digest(path: Path) -> str:
+    """blake2b of a file's bytes."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_digests: dict[str, tuple[tuple[int, int, int], str]] = {}  # path -> (identity, digest) of the published file
+
+
+def _published_digest(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    known = _digests.get(str(path))
+    if known is not None and known[0] == key:
+        return known[1]
+    digest = file_digest(path)
+    _digests[str(path)] = (key, digest)
+    return digest
+
+
+def write_if_changed(path: Path, write: Callable[[Path], object]) -> bool:
+    """Fill a temporary file with `write(tmp)`; replace `path` with it (durably, atomically) only
+    when its content differs from the published file's. Returns whether `path` was replaced."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        write(tmp)
+        digest = file_digest(tmp)
+        if digest == _published_digest(path):
+            tmp.unlink()
+            return False
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    stat = path.stat()
+    _digests[str(path)] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), digest)
+    return True
+
+
+def write_snapshot_if_changed(frame: pl.DataFrame, path: Path) -> bool:
+    """write_snapshot, skipped when the published file already holds exactly this content."""
+    ensure_dir(Path(path).parent)
+    return write_if_changed(path, lambda tmp: frame.write_parquet(tmp, statistics=True))
 
 
 # --------------------------------------------------------------------------- reading

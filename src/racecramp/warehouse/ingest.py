@@ -93,11 +93,16 @@ def pending_batches(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[l
 
 
 def ingest_pending(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Any = None,
-                   rules: WindowRules = WindowRules()) -> IngestSummary:
-    """Merge every pending landing batch; returns what was accepted and quarantined."""
+                   rules: WindowRules = WindowRules(), kinds: set[str] | None = None,
+                   max_batches: int | None = None) -> IngestSummary:
+    """Merge every pending landing batch (of `kinds` only, the reference kinds always; at most
+    `max_batches`, in order); returns what was accepted and quarantined."""
     summary = IngestSummary()
     context: ValidationContext | None = None
-    for batch in pending_batches(con, landing_dir):
+    pending = pending_batches(con, landing_dir)
+    if kinds is not None:
+        pending = [b for b in pending if b.kind in kinds or b.kind in CONTEXT_KINDS]
+    for batch in pending[:max_batches]:
         if context is None:
             context = load_context(con, rules)
         con.execute("BEGIN TRANSACTION")

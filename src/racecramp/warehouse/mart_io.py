@@ -24,12 +24,34 @@ def load_inputs(con: duckdb.DuckDBPyConnection, race_id: str | None = None) -> d
         for table in ANALYST_TABLES
         if table != QUARANTINE
     }
-    frames[QUARANTINE] = quarantine_events(con)
-    frames[LANDING_LOG] = landed_records(con)
-    frames[ALERT_ACTIONS] = read_table(con, KINDS["alert_actions"].staging_table)
+    frames.update({name: load() for name, load in _state_loaders(con).items()})
     previous = stored_mart(con, "alerts")
     frames[PREVIOUS_ALERTS] = previous if previous is not None else MARTS["alerts"].empty()
     return frames
+
+
+def _state_loaders(con: duckdb.DuckDBPyConnection) -> dict:
+    return {
+        QUARANTINE: lambda: quarantine_events(con),
+        LANDING_LOG: lambda: landed_records(con),
+        ALERT_ACTIONS: lambda: read_table(con, KINDS["alert_actions"].staging_table),
+    }
+
+
+def reload_inputs(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], changed: set[str] | None) -> dict[str, pl.DataFrame]:
+    """The live cycle's inputs: `frames` (as last loaded) with the tables in `changed` read again
+    (all of them when `changed` is None or nothing was loaded yet). Previous alerts are not
+    read here: the live cycle carries its own latest alerts forward."""
+    if changed is None or not frames:
+        return load_inputs(con)
+    loaders = _state_loaders(con)
+    out = dict(frames)
+    for name in changed:
+        if name in loaders:
+            out[name] = loaders[name]()
+        elif name in ANALYST_TABLES:
+            out[name] = read_table(con, name, unlabelled_too=name == "weather_observations")
+    return out
 
 
 def stored_mart(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame | None:
