@@ -55,8 +55,8 @@ def _report_ids(settings) -> list[str]:
 
 
 def _station_cases(settings) -> int:
-    load = load_snapshot(settings.snapshot_dir, "station_load_15m", ("point_id", "cases"))
-    return load.filter(pl.col("point_id") == "aid-05mi")["cases"].sum()
+    load = load_snapshot(settings.snapshot_dir, "station_load_15m", ("point_id", "observed"))
+    return load.filter(pl.col("point_id") == "aid-05mi")["observed"].sum()
 
 
 @pytest.fixture

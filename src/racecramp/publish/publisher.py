@@ -53,6 +53,12 @@ if TYPE_CHECKING:
     from racecramp.warehouse.ingest import IngestSummary
 
 
+def mart_params(settings: Settings) -> MartParams:
+    """What the builders read of the settings (the live cycle and a full publish alike)."""
+    return MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules,
+                      weather_configured=settings.weather_url is not None)
+
+
 def tables_to_republish(summary: IngestSummary | None, snapshot_dir) -> set[str]:
     """Analyst tables the merged kinds change, quarantine when anything was quarantined, and any
     table never published yet; every table when there is no summary (a full publish)."""
@@ -87,8 +93,7 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, settings: Settings, changed: s
                 stored = stored_mart(con, mart.name)
                 if stored is not None and stored.height and (is_young(stored, mart.refresh_after_s) or mart.name not in stale):
                     reuse[mart.name] = stored
-    params = MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules,
-                        weather_configured=settings.weather_url is not None)
+    params = mart_params(settings)
     built = build_marts(tables, params=params,
                         only=[m for m in MARTS if m not in reuse], reuse=reuse)
     marts = {name: frame for name, frame in {**built, **reuse}.items() if MARTS[name].published}
@@ -207,7 +212,7 @@ class LiveCycle:
     def __init__(self, settings: Settings, heavy_every_s: float = HEAVY_EVERY_S, large_every_s: float = LARGE_EVERY_S,
                  clock: Callable[[], float] = time.monotonic, builder: Callable[[str], Executor] = low_priority_builder) -> None:
         self.settings = settings
-        self.params = MartParams(stale_after_s=settings.weather_stale_after_s, windows=settings.window_rules)
+        self.params = mart_params(settings)
         self.heavy_every_s = heavy_every_s
         self.season_every_s = SEASON_EVERY_S
         self.large_every_s = large_every_s
