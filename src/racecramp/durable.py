@@ -52,10 +52,12 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(TMP_SUFFIX)
 
 
-def atomic_write(path: Path, write: Callable[[Path], object], mode: int | None = None) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], mode: int | None = None,
+                 keep_old: Callable[[Path], bool] | None = None) -> Path | None:
     """Call `write(tmp)` to fill a temporary file beside `path`, then make it `path` durably.
 
-    `mode` (e.g. 0o600 for secrets) is set before the data is written. On any error the
+    `mode` (e.g. 0o600 for secrets) is set before the data is written. `keep_old(tmp)` true:
+    the new file is dropped and `path` left as it is (None is returned). On any error the
     temporary file is removed and the error raised: `path` keeps its old content.
     """
     path = Path(path)
@@ -66,6 +68,9 @@ def atomic_write(path: Path, write: Callable[[Path], object], mode: int | None =
             tmp.touch(mode=mode)
             os.chmod(tmp, mode)
         write(tmp)
+        if keep_old is not None and keep_old(tmp):
+            tmp.unlink()
+            return None
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

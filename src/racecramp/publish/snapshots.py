@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
 
-from racecramp.durable import atomic_write, atomic_write_text, ensure_dir, fsync_dir, temporary_path
+from racecramp.durable import atomic_write, atomic_write_text, ensure_dir
 
 MANIFEST = "_manifest.json"
 UTC_US = pl.Datetime("us", "UTC")
@@ -69,25 +68,16 @@ def write_if_changed(path: Path, write: Callable[[Path], object]) -> bool:
     """Fill a temporary file with `write(tmp)`; replace `path` with it (durably, atomically) only
     when its content differs from the published file's. Returns whether `path` was replaced."""
     path = Path(path)
-    tmp = temporary_path(path)
-    try:
-        write(tmp)
-        digest = file_digest(tmp)
-        if digest == _published_digest(path):
-            tmp.unlink()
-            return False
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    written: dict[str, str] = {}
+
+    def same_as_published(tmp: Path) -> bool:
+        written["digest"] = file_digest(tmp)
+        return written["digest"] == _published_digest(path)
+
+    if atomic_write(path, write, keep_old=same_as_published) is None:
+        return False
     stat = path.stat()
-    _digests[str(path)] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), digest)
+    _digests[str(path)] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), written["digest"])
     return True
 
 
