@@ -52,7 +52,7 @@ def _landed_count(landing_dir: Path) -> int:
 # Reports and alert actions are merged and published first in each cycle; then at most this
 # many other batches (a timing-feed backlog never holds a report back for more than a cycle).
 URGENT_KINDS = {"reports", "alert_actions"}
-MAX_BATCHES_PER_CYCLE = 8
+MAX_BATCHES_PER_CYCLE = 32  # 8 let a replay's passings back up behind (the live test saw no finisher in 120 s)
 
 
 def _merge(con, settings: Settings, **which) -> IngestSummary:
