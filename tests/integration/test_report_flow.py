@@ -34,9 +34,15 @@ def stack(stack_settings):
     running = services.start_stack(stack_settings, with_dashboard=False)
     mp = pytest.MonkeyPatch()
     mp.setenv("PREFECT_API_URL", services.prefect_env(stack_settings)["PREFECT_API_URL"])
+    # Prefect keeps the settings it read first: an earlier module's stopped server would be used
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    prefect_settings = temporary_settings(updates={PREFECT_API_URL: services.prefect_env(stack_settings)["PREFECT_API_URL"]})
+    prefect_settings.__enter__()
     try:
         yield stack_settings
     finally:
+        prefect_settings.__exit__(None, None, None)
         mp.undo()
         services.stop_stack(running)
 
