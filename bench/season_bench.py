@@ -5,7 +5,7 @@ Run from the repository root:
     .venv/bin/python bench/season_bench.py --editions 1 10 --runners 5000
 
 Setup (timed, reported, not part of the analysis time): `racecramp.season.generate`
-writes max(--editions) SIMULATED editions to --root (default /tmp/racecramp-season-bench);
+writes max(--editions) SIMULATED editions to --root (default racecramp-season-bench in the system's temporary folder);
 the 1- and 10-edition runs analyse the first editions of that dataset.
 
 Each run is a fresh child process (`--run single|dask|warm`), so its memory is its own:
@@ -36,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--editions", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--runners", type=int, default=40_000)
-    parser.add_argument("--root", default="/tmp/racecramp-season-bench")
+    parser.add_argument("--root", default=str(Path(tempfile.gettempdir()) / "racecramp-season-bench"))
     parser.add_argument("--reuse", action="store_true", help="keep an existing dataset of the right size")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--run", choices=MODES, help=argparse.SUPPRESS)
