@@ -87,3 +87,25 @@ def replay_stack(directory: Path, source, with_dashboard: bool = False):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def stack_prefect(settings):
+    """Prefect clients in the test talk to this stack's server: the environment and Prefect's own
+    settings both (Prefect keeps the settings it read first, so an earlier module's stopped
+    server would be used)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from racecramp.orchestration import supervisor as services
+
+    url = services.prefect_env(settings)["PREFECT_API_URL"]
+    saved = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved

@@ -18,7 +18,7 @@ from racecramp.orchestration.heartbeat import drain_alive
 from racecramp.publish.snapshots import read_snapshot
 
 from paths import DATA
-from stack import TOKENS, write_config
+from stack import TOKENS, stack_prefect, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +39,10 @@ def quiet_stack(tmp_path_factory):
     settings = load_settings()
     import_race(settings, DATA / "races" / "boston-2017.toml")
     running = services.start_stack(settings, with_dashboard=False)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREFECT_API_URL", services.prefect_env(settings)["PREFECT_API_URL"])
-    # Prefect keeps the settings it read first: an earlier module's stopped server would be used
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    prefect_settings = temporary_settings(updates={PREFECT_API_URL: services.prefect_env(settings)["PREFECT_API_URL"]})
-    prefect_settings.__enter__()
     try:
-        yield settings
+        with stack_prefect(settings):
+            yield settings
     finally:
-        prefect_settings.__exit__(None, None, None)
-        mp.undo()
         services.stop_stack(running)
         if old is None:
             os.environ.pop("RACECRAMP_CONFIG", None)

@@ -19,6 +19,7 @@ from racecramp.landing.bulk import import_race
 from racecramp.orchestration import supervisor as services
 
 from paths import DATA
+from stack import stack_prefect
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +33,10 @@ def stack(stack_settings):
     import_race(stack_settings, DATA / "races" / "boston-2017.toml")  # serve reads the race date and zone from the snapshot
     import_race(stack_settings, DATA / "races" / "boston-2018.toml")  # closed through the intake (a closed race is not closed again)
     running = services.start_stack(stack_settings, with_dashboard=False)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREFECT_API_URL", services.prefect_env(stack_settings)["PREFECT_API_URL"])
-    # Prefect keeps the settings it read first: an earlier module's stopped server would be used
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    prefect_settings = temporary_settings(updates={PREFECT_API_URL: services.prefect_env(stack_settings)["PREFECT_API_URL"]})
-    prefect_settings.__enter__()
     try:
-        yield stack_settings
+        with stack_prefect(stack_settings):
+            yield stack_settings
     finally:
-        prefect_settings.__exit__(None, None, None)
-        mp.undo()
         services.stop_stack(running)
 
 
