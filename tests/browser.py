@@ -52,3 +52,14 @@ def full_screenshot(page, path: Path, settle_ms: int = 2000) -> None:
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, MAX_SCREENSHOT_HEIGHT))})
     page.wait_for_timeout(settle_ms)
     page.screenshot(path=str(path))
+
+
+def metric_locator(page, label: str):
+    """The st.metric whose label is exactly `label` ('Finishers', not 'Cases per 1000 finishers')."""
+    label_text = page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    return page.get_by_test_id("stMetric").filter(has=label_text).first
+
+
+def metric_text(page, label: str, timeout_ms: float | None = None) -> str:
+    """The value shown in the st.metric labelled `label`, as drawn ('12,345', '—')."""
+    return metric_locator(page, label).get_by_test_id("stMetricValue").inner_text(timeout=timeout_ms).strip()

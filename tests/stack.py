@@ -42,18 +42,22 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
 
 
 
-def wait_for_counts(settings, want: dict[str, int], timeout_s: float) -> dict[str, int]:
-    """Poll the published manifest until each snapshot table has at least `want` rows; its counts."""
-    from racecramp.publish.snapshots import read_manifest
+def wait_for_counts(settings, want: dict[str, int], timeout_s: float, marts_current: bool = False,
+                    every_s: float = 1.0) -> dict[str, int]:
+    """Poll the published manifest until each snapshot table has at least `want` rows (and, with
+    `marts_current`, no published mart is behind those counts: `marts_behind_since_utc` empty); its counts."""
+    from racecramp.publish.snapshots import MARTS_BEHIND, read_manifest
 
     deadline = time.monotonic() + timeout_s
-    counts: dict[str, int] = {}
+    manifest: dict = {}
     while time.monotonic() < deadline:
-        counts = (read_manifest(settings.snapshot_dir) or {}).get("counts", {})
-        if all(counts.get(table, 0) >= n for table, n in want.items()):
+        manifest = read_manifest(settings.snapshot_dir) or {}
+        counts = manifest.get("counts", {})
+        if all(counts.get(table, 0) >= n for table, n in want.items()) and not (marts_current and manifest.get(MARTS_BEHIND)):
             return counts
-        time.sleep(1.0)
-    raise AssertionError(f"snapshot counts {counts} did not reach {want} in {timeout_s:.0f} s")
+        time.sleep(every_s)
+    raise AssertionError(f"snapshot counts {manifest.get('counts')} (marts behind: {manifest.get(MARTS_BEHIND)}) "
+                         f"did not reach {want}{' with every mart current' if marts_current else ''} in {timeout_s:.0f} s")
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from racecramp.views import command as command_view  # noqa: E402
 from racecramp.views import shared  # noqa: E402
 
 from apptest_helpers import free_port, race_env, running_intake  # noqa: E402
-from browser import DESKTOP, SCREENSHOTS, full_screenshot, open_page  # noqa: E402
+from browser import DESKTOP, SCREENSHOTS, full_screenshot, metric_text, open_page  # noqa: E402
 from dashboard_fixtures import RACE, build_demo_race  # noqa: E402
 
 DEMO_NOW = datetime(2017, 4, 17, 17, 30, tzinfo=UTC)  # 13:30 in Boston: elites done, the mass field mid-course
@@ -82,11 +82,6 @@ def _screenshot(page, name: str) -> None:
     full_screenshot(page, SCREENSHOTS / f"{name}.png", settle_ms=2000)
 
 
-def _metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
-
-
 def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
     snaps = shared.Snapshots(demo.snapshot_dir)
     now = shared.race_clock(snaps.table("cramp_reports"), snaps.table("passings"), datetime.now(UTC))
@@ -94,10 +89,10 @@ def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
                            RACE, now)
     page = open_page(browser, dashboard, DESKTOP)
     page.get_by_text("Last 15 min").first.wait_for()
-    assert _metric_value(page, "Last 15 min") == str(kpis.reports_last_15m)
-    assert _metric_value(page, "Total") == str(kpis.reports_total)
-    assert _metric_value(page, "Runners on course") == f"{kpis.runners_on_course:,}"
-    assert _metric_value(page, "Finishers") == f"{kpis.finishers:,}"
+    assert metric_text(page, "Last 15 min") == str(kpis.reports_last_15m)
+    assert metric_text(page, "Total") == str(kpis.reports_total)
+    assert metric_text(page, "Runners on course") == f"{kpis.runners_on_course:,}"
+    assert metric_text(page, "Finishers") == f"{kpis.finishers:,}"
     assert page.get_by_text("FLAG · WBGT").first.is_visible()
     assert page.get_by_text("SIMULATED").first.is_visible()
     page.get_by_text("Open alerts").wait_for()

@@ -27,7 +27,7 @@ import pytest
 from racecramp.publish.snapshots import read_snapshot
 from racecramp.simulate import replay
 
-from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, open_page
+from browser import DESKTOP, SCREENSHOTS, TABLET, full_screenshot, metric_text, open_page
 from stack import replay_stack
 from station_app_driver import app_page, save_report, sign_in, wait_for_statuses
 
@@ -65,9 +65,8 @@ def _screenshot(page, name: str) -> None:
 
 def _metric(page, label: str) -> int | None:
     """The number shown in the st.metric with this label ('12,345' -> 12345; '—' or not drawn -> None)."""
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
     try:
-        text = metric.locator('[data-testid="stMetricValue"]').inner_text(timeout=2000).strip()
+        text = metric_text(page, label, timeout_ms=2000)
     except playwright.TimeoutError:  # not drawn (yet), or the fragment is redrawing it: the caller polls again
         return None
     digits = text.replace(",", "")

@@ -14,10 +14,10 @@ import pytest
 
 from racecramp.landing.bulk import import_race
 from racecramp.orchestration import supervisor as services
-from racecramp.publish.snapshots import read_manifest, read_snapshot
+from racecramp.publish.snapshots import read_snapshot
 
 from paths import DATA
-from stack import TOKENS
+from stack import TOKENS, wait_for_counts
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +39,6 @@ def stack(stack_settings):
 
 def _auth(principal: str) -> dict:
     return {"Authorization": f"Bearer {TOKENS[principal]}"}
-
-
-def _wait_for_counts(settings, want: dict[str, int], timeout_s: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    counts = {}
-    while time.monotonic() < deadline:
-        manifest = read_manifest(settings.snapshot_dir) or {}
-        counts = manifest.get("counts", {})
-        if all(counts.get(k, 0) >= v for k, v in want.items()):
-            return counts
-        time.sleep(0.5)
-    raise AssertionError(f"snapshot counts {counts} did not reach {want} in {timeout_s:.0f} s")
 
 
 def _report(station: str, i: int) -> dict:
@@ -94,7 +82,7 @@ def test_500_reports_and_5000_passings_in_bursts_appear_exactly_once(stack):
         for i in range(200, 500, 50):
             response = client.post("/v1/reports", json={"reports": reports[i:i + 50]}, headers=_auth("command"))
             assert response.status_code == 202, response.text
-    _wait_for_counts(stack, {"cramp_reports": 500, "passings": 5000})
+    wait_for_counts(stack, {"cramp_reports": 500, "passings": 5000}, timeout_s=180, every_s=0.5)
     time.sleep(3)  # anything still arriving would be a double count
     snap_reports = read_snapshot(stack.snapshot_dir, "cramp_reports")
     snap_passings = read_snapshot(stack.snapshot_dir, "passings")

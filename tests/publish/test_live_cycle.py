@@ -15,7 +15,7 @@ from racecramp import landing
 from racecramp.columns import Column
 from racecramp.marts import registry
 from racecramp.publish.publisher import HEAVY, URGENT, LiveCycle
-from racecramp.publish.snapshots import load_snapshot, snapshot_path
+from racecramp.publish.snapshots import MARTS_BEHIND, load_snapshot, read_manifest, snapshot_path
 from racecramp.warehouse.ingest import ingest_pending
 from racecramp.warehouse.writer import open_writer
 
@@ -98,6 +98,37 @@ def test_a_new_report_is_published_while_a_slow_heavy_mart_is_still_building(rac
         _cycle_until(race_day, live, lambda: not live.busy())
         counted = load_snapshot(race_day.snapshot_dir, "slow_mart")["reports"].to_list()
         assert counted == [4]  # a later build: the race day's two reports, 11 and 12
+    finally:
+        live.close()
+
+
+def _behind(settings) -> dict[str, str]:
+    return read_manifest(settings.snapshot_dir)[MARTS_BEHIND]
+
+
+def test_the_manifest_names_the_marts_still_behind_what_it_counts(race_day, slow_mart):
+    started, release = slow_mart
+    live = LiveCycle(race_day, heavy_every_s=0.0, builder=_threads)
+    try:
+        _cycle_until(race_day, live, lambda: started.is_set())
+        release.set()
+        _cycle_until(race_day, live, lambda: not live.busy())
+        assert _behind(race_day) == {}, "every mart caught up"
+        started.clear()
+        release.clear()
+
+        _land_report(race_day, 11, "105")
+        _cycle(race_day, live)  # merged and counted; the marts over reports are behind it
+        manifest = read_manifest(race_day.snapshot_dir)
+        assert manifest["counts"]["cramp_reports"] == 3
+        assert {"slow_mart", "station_load_15m", "cramp_rate_by_station"} <= set(manifest[MARTS_BEHIND])
+        assert "late_slowdown_by_edition" not in manifest[MARTS_BEHIND]  # reads no reports
+        _cycle_until(race_day, live, lambda: started.is_set() and "station_load_15m" not in _behind(race_day))
+        assert "slow_mart" in _behind(race_day), "a build still running is behind"
+        release.set()
+        _cycle_until(race_day, live, lambda: not live.busy())
+        assert _behind(race_day) == {}
+        assert load_snapshot(race_day.snapshot_dir, "slow_mart")["reports"].to_list() == [3]
     finally:
         live.close()
 

@@ -59,3 +59,15 @@ def test_snapshot_folder_lists_the_races_published(tmp_path):
     write_snapshot(pl.DataFrame({"race_id": ["boston-2018", "boston-2017", "boston-2017"]}), tmp_path / "races.parquet")
     assert shared.Snapshots(tmp_path).race_ids() == ["boston-2017", "boston-2018"]
     assert not os.path.exists(tmp_path / "alerts.parquet") and shared.Snapshots(tmp_path).table("alerts") is None
+
+
+def test_freshness_says_when_marts_are_catching_up_with_the_counts():
+    wall = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    manifest = {"published_at_utc": wall.isoformat(), "last_ingest_utc": wall.isoformat(),
+                "marts_behind_since_utc": {"cramp_rate_by_station": (wall - timedelta(seconds=12)).isoformat(),
+                                           "station_forecast": (wall - timedelta(seconds=4)).isoformat()}}
+    state = shared.freshness(manifest, wall)
+    assert set(state.marts_behind) == {"cramp_rate_by_station", "station_forecast"}
+    assert "Recomputing 2 marts" in state.message and "last 12 s of data" in state.message
+    manifest["marts_behind_since_utc"] = {}
+    assert "Recomputing" not in shared.freshness(manifest, wall).message

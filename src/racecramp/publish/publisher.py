@@ -39,6 +39,7 @@ from racecramp.marts.registry import (
 )
 from racecramp.publish.replica import ensure_replica
 from racecramp.publish.snapshots import (
+    MARTS_BEHIND,
     snapshot_path,
     write_if_changed,
     write_manifest,
@@ -140,6 +141,9 @@ def manifest_now(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict:
         "batches_ingested": batches,
         "tables": tables,
         "counts": row_counts(con, ANALYST_TABLES),
+        # published marts whose inputs changed after the build now published began, with the
+        # wall time of the first such change (empty: every mart reflects the counts above)
+        MARTS_BEHIND: {},
     }
 
 
@@ -207,6 +211,12 @@ class LiveCycle:
     urgent and the heavy marts) on frames read here (the mart engine is pure): only the
     caller touches the warehouse. A build that failed raises from the next `cycle`.
     A snapshot file whose content is unchanged is not rewritten.
+
+    The manifest names the published marts that are behind the tables it counts
+    (`marts_behind_since_utc`): a reader of the rates can tell "being recomputed" from current,
+    and a test (or an analyst) can wait for every mart to catch up with what it counted. A mart
+    with a refresh interval (the survey cohort model) counts as current while its result is
+    younger than the interval.
     """
 
     def __init__(self, settings: Settings, heavy_every_s: float = HEAVY_EVERY_S, large_every_s: float = LARGE_EVERY_S,
@@ -234,6 +244,9 @@ class LiveCycle:
         self.steps: list[Step] = []  # of the last cycle
         self.urgent_built = False
         self.on_built: Callable[[set[str]], None] | None = None  # told the names of each finished build
+        self.behind: dict[str, str] = {}  # published mart -> first change (UTC) no build started yet has read
+        self.building: dict[str, dict[str, str]] = {}  # kind -> the `behind` entries its running build covers
+        self.manifest_behind: dict[str, str] | None = None  # as last written to the manifest
 
     # ------------------------------------------------------------------ when there is work
 
@@ -279,6 +292,11 @@ class LiveCycle:
                 pending.update(changes)
         if self.unread is not None:
             self.unread.update(changes)
+        if changes:
+            since = datetime.now(UTC).isoformat()
+            for name in downstream(changes):
+                if MARTS[name].published:
+                    self.behind.setdefault(name, since)
         self.pending_large |= republished & LARGE_TABLES
         written = [t for t in sorted(republished - LARGE_TABLES) if publish_table_if_changed(con, t, snapshot_dir)]
         for table in sorted(self.pending_large):
@@ -293,7 +311,13 @@ class LiveCycle:
 
         for kind in [k for k, job in self.jobs.items() if job.done()]:
             started = time.perf_counter()
-            built, seconds = self.jobs.pop(kind).result()  # a failed build raises here
+            covered = self.building.pop(kind, {})
+            try:
+                built, seconds = self.jobs.pop(kind).result()  # a failed build raises here
+            except BaseException:
+                for name, since in covered.items():  # still behind: nothing was published
+                    self.behind[name] = min(since, self.behind.get(name, since))
+                raise
             self.marts.update(built)
             self.urgent_built |= kind == URGENT
             if self.on_built is not None:
@@ -321,7 +345,8 @@ class LiveCycle:
             self.batches = []
             self._step("season dataset", started, len(editions), ", ".join(editions))
 
-        if wrote or summary.changed:
+        behind = self.marts_behind()
+        if wrote or summary.changed or behind != self.manifest_behind:
             started = time.perf_counter()
             tables = [t for t in sorted(set(ANALYST_TABLES) | set(published_marts()))
                       if snapshot_path(snapshot_dir, t).exists()]
@@ -333,7 +358,9 @@ class LiveCycle:
                     path = snapshot_path(snapshot_dir, table)
                     self.published_counts[table] = pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
                 manifest["counts"][table] = self.published_counts[table]
+            manifest[MARTS_BEHIND] = behind
             write_manifest(snapshot_dir, manifest)
+            self.manifest_behind = behind
             if tables != self.replica_tables:
                 ensure_replica(self.settings, tables)
                 self.replica_tables = tables
@@ -346,10 +373,13 @@ class LiveCycle:
         urgent = kind == URGENT
         candidates = {m.name for m in MARTS.values() if m.urgent == urgent}
         stale = candidates if changed is None else downstream(changed) & candidates
+        # what this build will bring up to date (a reusable mart is current by its interval)
+        covered = {name: self.behind.pop(name) for name in sorted(stale) if name in self.behind}
         stale = {name for name in stale if not self._reusable(con, name)}
         self.changed[kind] = set()
         if not stale:
             return
+        self.building[kind] = covered
         unread, self.unread = self.unread, set()
         self.frames = reload_inputs(con, self.frames, unread)
         previous = self.marts.get("alerts")
@@ -366,6 +396,14 @@ class LiveCycle:
             _build, {n: f for n, f in self.frames.items() if n in reads}, self.params, stale,
             {n: f for n, f in reuse.items() if n in reads})
         self._step(f"start {kind}", started, len(stale), ", ".join(sorted(stale)))
+
+    def marts_behind(self) -> dict[str, str]:
+        """Published marts not yet rebuilt with the latest merged data: name -> first such change (UTC)."""
+        out = dict(self.behind)
+        for covered in self.building.values():
+            for name, since in covered.items():
+                out[name] = min(since, out.get(name, since))
+        return dict(sorted(out.items()))
 
     def _reusable(self, con: duckdb.DuckDBPyConnection, name: str) -> bool:
         """A mart with a refresh interval (the survey cohort model) whose latest result is younger than it."""

@@ -159,6 +159,10 @@ def read_snapshot(snapshot_dir: Path, table: str, columns: tuple[str, ...] | Non
 
 # --------------------------------------------------------------------------- manifest
 
+# The manifest's published marts not yet rebuilt with the data it counts: mart -> the wall
+# time (UTC) of the first change since (publish.publisher.LiveCycle); empty when all are current.
+MARTS_BEHIND = "marts_behind_since_utc"
+
 
 def write_manifest(snapshot_dir: Path, manifest: dict) -> dict:
     atomic_write_text(Path(snapshot_dir) / MANIFEST, json.dumps(manifest, indent=2))

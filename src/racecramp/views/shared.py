@@ -4,7 +4,7 @@ medical reports counted on screen, data freshness, and how numbers and ages are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import polars as pl
 
 from racecramp.marts.clock import race_clock
 from racecramp.marts.counting import counted_reports
-from racecramp.publish.snapshots import load_snapshot, read_manifest
+from racecramp.publish.snapshots import MARTS_BEHIND, load_snapshot, read_manifest
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -77,6 +77,7 @@ class Freshness:
     age_s: float | None  # since the last ingest (or publish), at the wall clock
     stale: bool
     message: str
+    marts_behind: dict[str, datetime] = field(default_factory=dict)  # mart -> first change it has not caught up with
 
 
 def _parse_iso(text: str | None) -> datetime | None:
@@ -99,7 +100,12 @@ def freshness(manifest: dict | None, wall_now_utc: datetime, stale_after_s: floa
             f": STALE (more than {format_age(stale_after_s)} without new data; check the feeds and `racecramp status`)."
             if stale else "."
         )
-    return Freshness(published, ingested, age_s, stale, message)
+    behind = {name: _parse_iso(since) for name, since in (manifest.get(MARTS_BEHIND) or {}).items()}
+    if behind and not stale:
+        lag_s = (wall_now_utc - min(behind.values())).total_seconds()
+        message += (f" Recomputing {len(behind)} mart{'s' if len(behind) > 1 else ''} (rates, loads, forecasts) "
+                    f"with the last {format_age(lag_s)} of data.")
+    return Freshness(published, ingested, age_s, stale, message, behind)
 
 
 def format_age(seconds: float) -> str:
