@@ -26,6 +26,19 @@ def test_batches_are_listed_in_landing_order(tmp_path):
     assert [b.batch_id for b in landing.list_batches(tmp_path)] == [first.batch_id, second.batch_id]
 
 
+def test_the_merged_batches_are_skipped_and_the_count_sees_only_complete_batches(tmp_path):
+    first = landing.append_records(tmp_path, "passings", [{"n": 1}], source="s")
+    second = landing.append_records(tmp_path, "reports", [{"n": 2}], source="s")
+    third = landing.append_frame(tmp_path, "passings", pl.DataFrame({"n": [3]}), source="s")
+    (tmp_path / "passings" / f".{first.path.name}.123.tmp").write_text('{"half')  # a writer's temporary
+    (tmp_path / "passings" / "notes.txt").write_text("not a batch")
+    assert landing.count_batches(tmp_path) == 3
+    listed = landing.list_batches(tmp_path, skip={second.batch_id})
+    assert [(b.batch_id, b.kind, b.path) for b in listed] == [(first.batch_id, "passings", first.path),
+                                                              (third.batch_id, "passings", third.path)]
+    assert listed[0].landed_at_utc == first.landed_at_utc and listed[0].landed_at_utc.tzinfo is not None
+
+
 def test_parquet_batch_keeps_source_and_rows(tmp_path):
     batch = landing.append_frame(tmp_path, "weather", pl.DataFrame({"temp_c": [20.5]}), source="vc.json")
     frame, source, _ = landing.read_batch(landing.list_batches(tmp_path)[0])

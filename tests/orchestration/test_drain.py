@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from racecramp import landing
 from racecramp.orchestration import heartbeat
-from racecramp.orchestration.drain import MAX_BATCHES_PER_CYCLE, _live_cycle, drain
+from racecramp.orchestration import drain as drain_module
+from racecramp.orchestration.drain import _live_cycle, drain
 from racecramp.publish.publisher import LiveCycle
 from racecramp.publish.snapshots import load_snapshot, snapshot_path
 from racecramp.warehouse.writer import open_writer
@@ -28,21 +29,40 @@ def _passing_batch(settings, n: int) -> None:
         "passed_at_utc": (GUN + timedelta(seconds=1650)).isoformat(), "simulated": True}], source="intake:feed:timing")
 
 
-def test_a_report_landed_behind_a_backlog_of_passings_is_published_in_the_first_cycle(race_day):
-    for n in range(2 * MAX_BATCHES_PER_CYCLE):
-        _passing_batch(race_day, n)
+def _cycle_with_backlog(settings, backlog: int):
+    for n in range(backlog):
+        _passing_batch(settings, n)
     report = _report(21, "110")
-    landing.append_records(race_day.landing_dir, "reports", [report], source="intake:station:aid-05mi")
+    landing.append_records(settings.landing_dir, "reports", [report], source="intake:station:aid-05mi")
+    live = LiveCycle(settings, builder=_threads)
+    try:
+        with open_writer(settings.warehouse_path) as con:
+            summary, steps, more = _live_cycle(con, settings, live)
+        ids = load_snapshot(settings.snapshot_dir, "cramp_reports", ("report_id",))["report_id"].to_list()
+        return [b.kind for b in summary.batches], more, report["report_id"] in ids
+    finally:
+        live.close()
+
+
+def test_a_report_landed_behind_a_backlog_of_passings_is_published_in_the_first_cycle(race_day, monkeypatch):
+    monkeypatch.setattr(drain_module, "MAX_BATCHES_PER_CYCLE", 6)
+    monkeypatch.setattr(drain_module, "OTHER_MERGE_S", 600.0)
+    kinds, more, published = _cycle_with_backlog(race_day, 10)
+    assert kinds[0] == "reports" and kinds.count("passings") == 6 and more and published
+
+
+def test_a_cycle_merges_other_batches_for_its_time_budget_then_comes_back_for_the_reports(race_day, monkeypatch):
+    monkeypatch.setattr(drain_module, "OTHER_MERGE_S", 0.0)  # at least one batch, then the budget is spent
+    kinds, more, published = _cycle_with_backlog(race_day, 3)
+    assert kinds == ["reports", "passings"] and more and published
+    monkeypatch.setattr(drain_module, "OTHER_MERGE_S", 600.0)
     live = LiveCycle(race_day, builder=_threads)
     try:
         with open_writer(race_day.warehouse_path) as con:
-            summary, steps, more = _live_cycle(con, race_day, live)
-        kinds = [b.kind for b in summary.batches]
-        assert kinds[0] == "reports" and kinds.count("passings") == MAX_BATCHES_PER_CYCLE and more
-        ids = load_snapshot(race_day.snapshot_dir, "cramp_reports", ("report_id",))["report_id"].to_list()
-        assert report["report_id"] in ids
+            summary, _, more = _live_cycle(con, race_day, live)
     finally:
         live.close()
+    assert [b.kind for b in summary.batches] == ["passings", "passings"] and not more
 
 
 def test_a_drain_keeps_its_heartbeat_fresh_while_it_runs_and_stops_it_when_it_ends(race_day):

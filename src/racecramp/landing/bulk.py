@@ -77,7 +77,7 @@ def declared_context(settings: Settings) -> ValidationContext:
     with open_writer(settings.warehouse_path) as con:
         context = load_context(con, settings.window_rules)
         done = merged_batch_ids(con)
-    pending = [b for b in landing.list_batches(settings.landing_dir, kinds=CONTEXT_KINDS) if b.batch_id not in done]
+    pending = landing.list_batches(settings.landing_dir, kinds=CONTEXT_KINDS, skip=done)
     if not pending:
         return context
     frames: dict[str, list[pl.DataFrame]] = {"races": [context.races], "course_points": [context.course_points]}

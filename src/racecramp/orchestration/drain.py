@@ -46,13 +46,16 @@ class DrainReport:
 
 
 def _landed_count(landing_dir: Path) -> int:
-    return len(landing.list_batches(landing_dir))
+    return landing.count_batches(landing_dir)
 
 
-# Reports and alert actions are merged and published first in each cycle; then at most this
-# many other batches (a timing-feed backlog never holds a report back for more than a cycle).
+# Reports and alert actions are merged and published first in each cycle; then other batches
+# for at most OTHER_MERGE_S (at least one): a timing-feed backlog holds a report back by about
+# that long, not by the whole backlog. With batches left the next cycle starts at once, so the
+# backlog is merged at full speed between the reports.
 URGENT_KINDS = {"reports", "alert_actions"}
-MAX_BATCHES_PER_CYCLE = 32  # 8 let a replay's passings back up behind (the live test saw no finisher in 120 s)
+OTHER_MERGE_S = 0.3
+MAX_BATCHES_PER_CYCLE = 64
 
 
 def _merge(con, settings: Settings, **which) -> IngestSummary:
@@ -68,11 +71,11 @@ def _live_cycle(con, settings: Settings, live: LiveCycle) -> tuple[IngestSummary
     if urgent.changed:
         steps += live.cycle(con, urgent)
     t = time.perf_counter()
-    rest = _merge(con, settings, max_batches=MAX_BATCHES_PER_CYCLE)
+    rest = _merge(con, settings, max_batches=MAX_BATCHES_PER_CYCLE, max_seconds=OTHER_MERGE_S)
     steps.append(Step("merge", time.perf_counter() - t, len(rest.batches),
                       f"{rest.accepted} accepted, {rest.quarantined} quarantined"))
     steps += live.cycle(con, rest)
-    return IngestSummary(urgent.batches + rest.batches), steps, len(rest.batches) == MAX_BATCHES_PER_CYCLE
+    return IngestSummary(urgent.batches + rest.batches), steps, rest.left > 0
 
 
 def drain(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ class BatchResult:
 @dataclass
 class IngestSummary:
     batches: list[BatchResult] = field(default_factory=list)
+    left: int = 0  # pending batches of the kinds asked for that this call left for the next (max_batches, max_seconds)
 
     @property
     def accepted(self) -> int:
@@ -88,21 +90,29 @@ def load_context(con: duckdb.DuckDBPyConnection, rules: WindowRules = WindowRule
 def pending_batches(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[landing.Batch]:
     """Landed batches not yet in landing_log, reference kinds first, then landing order."""
     done = merged_batch_ids(con)
-    batches = [b for b in landing.list_batches(landing_dir) if b.batch_id not in done]
+    batches = landing.list_batches(landing_dir, skip=done)
     return sorted(batches, key=lambda b: (merge_order(b.kind), b.landed_at_utc, b.path.name))
 
 
 def ingest_pending(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Any = None,
                    rules: WindowRules = WindowRules(), kinds: set[str] | None = None,
-                   max_batches: int | None = None) -> IngestSummary:
-    """Merge every pending landing batch (of `kinds` only, the reference kinds always; at most
-    `max_batches`, in order); returns what was accepted and quarantined."""
+                   max_batches: int | None = None, max_seconds: float | None = None) -> IngestSummary:
+    """Merge every pending landing batch (of `kinds` only, the reference kinds always), in order;
+    returns what was accepted and quarantined.
+
+    `max_batches`, `max_seconds`: stop after that many batches, or before starting a batch once
+    that long has passed (the first batch is always merged); `left` says how many are still pending."""
     summary = IngestSummary()
     context: ValidationContext | None = None
     pending = pending_batches(con, landing_dir)
     if kinds is not None:
         pending = [b for b in pending if b.kind in kinds or b.kind in CONTEXT_KINDS]
-    for batch in pending[:max_batches]:
+    started = time.perf_counter()
+    for done, batch in enumerate(pending):
+        if done and ((max_batches is not None and done >= max_batches)
+                     or (max_seconds is not None and time.perf_counter() - started >= max_seconds)):
+            summary.left = len(pending) - done
+            break
         if context is None:
             context = load_context(con, rules)
         con.execute("BEGIN TRANSACTION")
