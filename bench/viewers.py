@@ -1,9 +1,10 @@
 """Many viewers (issue 15, point 4): the command page open in N browsers while the live cycle runs at race peak.
 
-Run from the repository root (one command; about 10 minutes on the 2-core machine with the
-defaults, of which about 3 are the preload):
+Run from the repository root (one command; with the defaults, 0,1,5,10 viewers and 40 s
+measured each, about 7 minutes on the 2-core machine; the run in docs/benchmarks.md, below,
+took 14 minutes, 3 of them opening the 20 viewers):
     .venv/bin/python bench/viewers.py
-    .venv/bin/python bench/viewers.py --viewers 0,1,5,10 --warmup-s 15 --load-s 40
+    .venv/bin/python bench/viewers.py --viewers 0,1,5,10,20,0 --warmup-s 15 --load-s 60 --drain-s 60
 
 Setup (bench/latency_race.py, reused): in a temporary directory the Boston 2017 course and
 weather and the 50,000-runner race of bench/scaleup.py are preloaded into the warehouse and
