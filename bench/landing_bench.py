@@ -16,6 +16,15 @@ warehouse whose landing_log holds all but 10 of them (not timed), then times, be
 - `pending`: warehouse.ingest.pending_batches (the merged ids read from landing_log, a Batch
   made only for the rest), against the reference: every file parsed into a Batch, then filtered.
 Printed last: one line per size with both times and the ratio reference / now.
+
+With `--merge` it then preloads the 50,000-runner race of bench/scaleup.py into a warehouse
+(bench/latency_race.py `preload`, about a minute, not timed), lands `--feed-batches` timing-feed
+batches of 25 passings each (a feed posting every 0.5 s at race peak) and times their merge
+(warehouse.ingest.ingest_pending) grouped (GROUPED_KINDS: one validation and one upsert for
+consecutive feed batches) against one batch at a time (MAX_GROUP_BATCHES = 1), alternating,
+each on a fresh set of batches, after one untimed warm-up merge:
+
+    .venv/bin/python bench/landing_bench.py --sizes 1000 --merge
 """
 
 from __future__ import annotations
@@ -98,10 +107,53 @@ def _best(fn, repeat: int) -> tuple[float, object]:
     return best, out
 
 
+def _feed_batches(settings, n: int, first_bib: int) -> None:
+    for j in range(n):
+        records = [{"race_id": "boston-2017", "bib": str(first_bib + 25 * j + i), "point_id": "mat-05k", "km": 5.0,
+                    "net_time_s": 1650.0 + i, "passed_at_utc": (START + timedelta(hours=1, seconds=1650 + i)).isoformat(),
+                    "simulated": True} for i in range(25)]
+        landing.append_records(settings.landing_dir, "passings", records, source="intake:feed:timing")
+
+
+def merge_bench(feed_batches: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds per feed batch merged at race scale, grouped and one at a time, alternating."""
+    import importlib.util
+
+    from racecramp.config import load_settings
+    from racecramp.warehouse import ingest
+
+    spec = importlib.util.spec_from_file_location("latency_race", Path(__file__).with_name("latency_race.py"))
+    latency_race = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(latency_race)
+    times: dict[str, list[float]] = {"grouped": [], "one at a time": []}
+    with tempfile.TemporaryDirectory(prefix="racecramp-merge-bench-") as tmp:
+        os.environ["RACECRAMP_CONFIG"] = str(latency_race.write_config(Path(tmp)))
+        os.environ.pop("RACECRAMP_DATA_DIR", None)
+        settings = load_settings()
+        latency_race.preload(settings)
+        bib = 1_000_000
+        grouped = ingest.MAX_GROUP_BATCHES
+        for mode in ["warm-up"] + ["grouped", "one at a time"] * repeat:
+            ingest.MAX_GROUP_BATCHES = 1 if mode == "one at a time" else grouped
+            _feed_batches(settings, feed_batches, bib)
+            bib += 25 * feed_batches
+            with open_writer(settings.warehouse_path) as con:
+                started = time.perf_counter()
+                summary = ingest.ingest_pending(con, settings.landing_dir, rules=settings.window_rules)
+                elapsed = time.perf_counter() - started
+            assert len(summary.batches) == feed_batches and summary.accepted == 25 * feed_batches, summary
+            if mode != "warm-up":
+                times[mode].append(elapsed / feed_batches)
+        ingest.MAX_GROUP_BATCHES = grouped
+    return times
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,30000", help="landing zone sizes (batch files), comma-separated")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--merge", action="store_true", help="also time the merge of feed batches at race scale")
+    parser.add_argument("--feed-batches", type=int, default=20, help="feed batches per merge (--merge)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -122,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     for size, poll_now, poll_ref, pending_now, pending_ref in rows:
         print(f"{size:>8} | {poll_now * 1000:>6.1f} ms | {poll_ref * 1000:>6.1f} ms | {poll_ref / poll_now:>5.1f}x | "
               f"{pending_now * 1000:>8.1f} ms | {pending_ref * 1000:>8.1f} ms | {pending_ref / pending_now:>5.1f}x")
+    if args.merge:
+        times = merge_bench(args.feed_batches, args.repeat)
+        grouped, alone = (min(times[m]) for m in ("grouped", "one at a time"))
+        print(f"merge of {args.feed_batches} feed batches of 25 passings into a 50,000-runner race, best of {args.repeat}, "
+              f"load average {os.getloadavg()[0]:.1f}:")
+        print(f"  grouped {grouped * 1000:.1f} ms a batch | one at a time {alone * 1000:.1f} ms a batch | ratio {alone / grouped:.1f}x")
 
 
 if __name__ == "__main__":

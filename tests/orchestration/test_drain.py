@@ -13,6 +13,7 @@ from racecramp.orchestration import heartbeat
 from racecramp.orchestration import drain as drain_module
 from racecramp.orchestration.drain import _live_cycle, drain
 from racecramp.publish.publisher import LiveCycle
+from racecramp.warehouse import ingest
 from racecramp.publish.snapshots import load_snapshot, snapshot_path
 from racecramp.warehouse.writer import open_writer
 
@@ -53,6 +54,7 @@ def test_a_report_landed_behind_a_backlog_of_passings_is_published_in_the_first_
 
 def test_a_cycle_merges_other_batches_for_its_time_budget_then_comes_back_for_the_reports(race_day, monkeypatch):
     monkeypatch.setattr(drain_module, "OTHER_MERGE_S", 0.0)  # at least one batch, then the budget is spent
+    monkeypatch.setattr(ingest, "MAX_GROUP_BATCHES", 1)  # feed batches one at a time (else the three are one merge)
     kinds, more, published = _cycle_with_backlog(race_day, 3)
     assert kinds == ["reports", "passings"] and more and published
     monkeypatch.setattr(drain_module, "OTHER_MERGE_S", 600.0)

@@ -51,6 +51,17 @@ def test_an_event_ahead_of_the_receivers_clock_by_more_than_the_skew_is_refused(
     assert "6 min after the receiver's clock" in failures["reason"][0]
 
 
+def test_batches_validated_together_keep_each_records_own_landing_time():
+    # two batches merged together: landed 10 min apart; the same event time is 6 min ahead of the
+    # first one's clock (refused with a 5-min skew) and behind the second one's (accepted)
+    event = RECEIVED + timedelta(minutes=6)
+    frame = _frame("reported_at_utc", [event, event])
+    received = pl.Series([RECEIVED, RECEIVED + timedelta(minutes=10)], dtype=UTC_DT)
+    failures = window_failures(frame, "reports", _boston(), received, WindowRules(clock_skew_s=300))
+    assert failures.select("_row", "check").rows() == [(0, FUTURE)]
+    assert "6 min after the receiver's clock (2017-04-17 18:00 UTC)" in failures["reason"][0]
+
+
 def test_weather_gets_a_wider_window_and_weather_without_a_race_must_be_near_some_race():
     evening_before = datetime(2017, 4, 16, 23, 0, tzinfo=UTC)  # 19:00 EDT the day before: inside the 12-h margin
     labelled = window_failures(_frame("observed_at_utc", [evening_before]), "weather", _boston(), RECEIVED)

@@ -172,3 +172,64 @@ def test_a_failed_batch_stays_pending_and_leaves_nothing_behind(boston_2017, mon
     assert _count(boston_2017, "landing_log") == 3  # only the race file's batches: race, course points, track
     ingest_now(boston_2017)
     assert _count(boston_2017, "cramp_reports") == 1
+
+
+def _passing(bib: str, km: float = 5.0, point_id: str = "mat-05k") -> dict:
+    return {"race_id": "boston-2017", "bib": bib, "point_id": point_id, "km": km, "net_time_s": 1650.0,
+            "passed_at_utc": "2017-04-17T14:20:00+00:00", "simulated": True}
+
+
+def _merged_state(settings) -> dict:
+    with open_writer(settings.warehouse_path) as con:
+        return {
+            "passings": query(con, "SELECT * FROM stg_passings ORDER BY race_id, bib, point_id").rows(),
+            "raw": query(con, "SELECT batch_id, row_in_batch, record FROM raw_records WHERE kind = 'passings' "
+                              "ORDER BY batch_id, row_in_batch").rows(),
+            "quarantine": query(con, "SELECT batch_id, row_in_batch, \"check\", message FROM quarantine "
+                                     "ORDER BY batch_id, row_in_batch").rows(),
+            "log": query(con, "SELECT batch_id, rows, accepted, quarantined FROM landing_log WHERE kind = 'passings' "
+                              "ORDER BY batch_id").rows(),
+        }
+
+
+def _land_feed(settings) -> None:
+    """Three timing-feed batches: a runner passing twice (the later batch wins), an off-course km."""
+    landing.append_records(settings.landing_dir, "passings", [_passing("901"), _passing("902")], source="feed:a")
+    landing.append_records(settings.landing_dir, "passings", [_passing("903"), _passing("904", km=99.0)], source="feed:b")
+    landing.append_records(settings.landing_dir, "passings", [{**_passing("901"), "net_time_s": 1700.0}], source="feed:a")
+
+
+def test_feed_batches_merged_together_leave_what_merging_them_one_by_one_leaves(race_day, race_day_template, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    from racecramp.config import load_settings
+    from racecramp.warehouse import ingest
+
+    shutil.copytree(race_day_template, tmp_path / "alone")
+    alone = load_settings(data_dir=tmp_path / "alone")
+    before = {p.name for p in (race_day.landing_dir / "passings").iterdir()}
+    _land_feed(race_day)
+    for path in sorted((race_day.landing_dir / "passings").iterdir()):  # the very same batch files over there
+        if path.name not in before:
+            shutil.copy2(path, alone.landing_dir / "passings" / path.name)
+
+    groups: list[int] = []
+    grouped = ingest.ingest_group
+    monkeypatch.setattr(ingest, "ingest_group", lambda con, batches, context: groups.append(len(batches)) or grouped(con, batches, context))
+    with open_writer(race_day.warehouse_path) as con:
+        together = ingest.ingest_pending(con, race_day.landing_dir, rules=race_day.window_rules)
+    assert groups == [3]
+    monkeypatch.setattr(ingest, "MAX_GROUP_BATCHES", 1)
+    with open_writer(alone.warehouse_path) as con:
+        one_by_one = ingest.ingest_pending(con, alone.landing_dir, rules=alone.window_rules)
+    assert groups == [3], "with groups of one, every batch is merged alone"
+
+    assert together.batches == one_by_one.batches  # per batch: rows, accepted, quarantined, reasons
+    assert [(b.rows, b.accepted, b.quarantined) for b in together.batches] == [(2, 2, 0), (2, 1, 1), (1, 1, 0)]
+    state = _merged_state(race_day)
+    assert state == _merged_state(alone)
+    with open_writer(race_day.warehouse_path) as con:
+        assert query(con, "SELECT net_time_s FROM stg_passings WHERE bib = '901'").item() == 1700.0  # the later batch won
+    (quarantined,) = [row for row in state["quarantine"] if row[0] in {b.batch_id for b in together.batches}]
+    assert quarantined[1] == 1 and "record 2 of batch" in quarantined[3] and "km=99" in quarantined[3]

@@ -69,7 +69,8 @@ def _combine(type_failures: pl.DataFrame, *others: pl.DataFrame) -> pl.DataFrame
     return pl.concat([type_failures, rest]).sort("_row", maintain_order=True)
 
 
-def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext, received_utc: datetime) -> pl.DataFrame:
+def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext,
+                  received_utc: datetime | pl.Series) -> pl.DataFrame:
     """The km/course rule and the time window, as failures with messages."""
     rules = set(KINDS[kind].rules)
     parts = [window_failures(frame, kind, context.windows, received_utc, context.rules)]
@@ -82,7 +83,8 @@ def _course_rules(frame: pl.DataFrame, kind: str, context: ValidationContext, re
     return rule_messages(pl.concat(parts)) if parts else pl.DataFrame(schema=FAILURE_SCHEMA)
 
 
-def validate_records(kind: str, records: Any, context: ValidationContext, received_utc: datetime) -> BatchValidation:
+def validate_records(kind: str, records: Any, context: ValidationContext,
+                     received_utc: datetime | pl.Series) -> BatchValidation:
     """A plain kind: typed, checked against the course and the kind's schema."""
     frame, type_failures = coerce_records(records, kind)
     if kind == "reports":  # a report without km takes its station's km (marts.counting)
@@ -210,9 +212,10 @@ def validate_results(rows: pl.DataFrame, context: ValidationContext) -> BatchVal
     return BatchValidation({"participants": good_participants, "passings": passings}, fail_frame, rows.height)
 
 
-def validate_batch(kind: str, records: Any, context: ValidationContext, received_utc: datetime) -> BatchValidation:
+def validate_batch(kind: str, records: Any, context: ValidationContext, received_utc: datetime | pl.Series) -> BatchValidation:
     """Validate one landed batch of `kind` against the context; received_utc is when it landed
-    (an event may not be later than that, plus the allowed clock skew)."""
+    (an event may not be later than that, plus the allowed clock skew), or one landing time per
+    record when several batches of a plain kind are validated together (warehouse.ingest)."""
     if kind == "races":
         return validate_races(records)
     if kind == "results":

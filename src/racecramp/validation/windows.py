@@ -73,23 +73,29 @@ def _bounds(kind: str) -> tuple[str, str]:
     return "window_start_utc", "window_end_utc"
 
 
-def window_failures(frame: pl.DataFrame, kind: str, windows: pl.DataFrame, received_utc: datetime,
+RECEIVED = "_received_utc"
+
+
+def window_failures(frame: pl.DataFrame, kind: str, windows: pl.DataFrame, received_utc: datetime | pl.Series,
                     rules: WindowRules = WindowRules()) -> pl.DataFrame:
     """Rows whose event time is outside their race's window, or later than received_utc + the skew.
 
     frame: _row, the kind's event-time column, and race_id (a weather row without race_id must
-    fall inside some race's weather window)."""
+    fall inside some race's weather window). received_utc: when the batch landed, or one time per
+    row (in `_row` order: batches merged together, each row with its own batch's landing time)."""
     spec = KINDS[kind]
     column = spec.event_time
     if column is None or TIME_IN_WINDOW not in spec.rules or frame.height == 0 or column not in frame.columns:
         return pl.DataFrame(schema=WINDOW_FAILURE_SCHEMA)
-    timed = frame.filter(pl.col(column).is_not_null()).select("_row", column, *(["race_id"] if "race_id" in frame.columns else []))
-    latest = received_utc + timedelta(seconds=rules.clock_skew_s)
+    received = (pl.lit(received_utc, pl.Datetime("us", "UTC")) if isinstance(received_utc, datetime)
+                else pl.Series(RECEIVED, received_utc, pl.Datetime("us", "UTC")).gather(frame["_row"]))
+    timed = frame.with_columns(received.alias(RECEIVED)).filter(pl.col(column).is_not_null()).select(
+        "_row", column, RECEIVED, *(["race_id"] if "race_id" in frame.columns else []))
     failures = []
-    ahead = timed.filter(pl.col(column) > latest)
-    for row, at in ahead.select("_row", column).iter_rows():
+    ahead = timed.filter(pl.col(column) > pl.col(RECEIVED) + timedelta(seconds=rules.clock_skew_s))
+    for row, at, received_at in ahead.select("_row", column, RECEIVED).iter_rows():
         failures.append({"_row": row, "column": column, "check": FUTURE, "value": at.isoformat(),
-                         "reason": f"is {_age(at - received_utc)} after the receiver's clock ({received_utc:%Y-%m-%d %H:%M} UTC); "
+                         "reason": f"is {_age(at - received_at)} after the receiver's clock ({received_at:%Y-%m-%d %H:%M} UTC); "
                                    f"expected at most {rules.clock_skew_s / 60:g} min ahead (check the device's clock)"})
     low, high = _bounds(kind)
     rest = timed

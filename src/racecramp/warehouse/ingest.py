@@ -38,6 +38,15 @@ QUARANTINE_SCHEMA = schema_of(QUARANTINE.columns)
 PERSONAL_COLUMNS = {c.name for k in KINDS.values() for c in k.columns if c.personal}
 # Kinds whose merge changes the validation context of later batches in the same run.
 CONTEXT_KINDS = ("races", "course_points")
+# Feed kinds whose consecutive pending batches are validated and merged together, in one
+# transaction with each batch's landing_log row (a timing feed posts every half second: one
+# validation and one upsert per ~100 ms batch was the drain's limit at race peak). Each record
+# keeps its own batch's landing time for the time window; quarantine and raw records name
+# their batch and row as if merged alone. Reports stay one batch at a time (the retry rule
+# compares each with what is stored), as do bulk files (Parquet batches).
+GROUPED_KINDS = frozenset({"passings", "weather", "survey"})
+MAX_GROUP_BATCHES = 64
+MAX_GROUP_RECORDS = 20_000
 
 
 @dataclass
@@ -108,33 +117,104 @@ def ingest_pending(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: 
     if kinds is not None:
         pending = [b for b in pending if b.kind in kinds or b.kind in CONTEXT_KINDS]
     started = time.perf_counter()
-    for done, batch in enumerate(pending):
+    done = 0
+    while done < len(pending):
         if done and ((max_batches is not None and done >= max_batches)
                      or (max_seconds is not None and time.perf_counter() - started >= max_seconds)):
             summary.left = len(pending) - done
             break
+        group = _group(pending, done, None if max_batches is None else max_batches - done)
         if context is None:
             context = load_context(con, rules)
         con.execute("BEGIN TRANSACTION")
         try:
-            result = ingest_batch(con, batch, context)
+            results = ingest_group(con, group, context) if len(group) > 1 else [ingest_batch(con, group[0], context)]
             con.execute("COMMIT")
+            group = group[:len(results)]  # a group stops at MAX_GROUP_RECORDS: the rest are merged next
         except Exception:
             con.execute("ROLLBACK")
-            log.exception("ingest of landing batch %s (%s) failed; it stays pending", batch.path, batch.kind)
+            log.exception("ingest of landing batch%s %s (%s) failed; %s pending", "es" if len(group) > 1 else "",
+                          ", ".join(str(b.path) for b in group), group[0].kind, "they stay" if len(group) > 1 else "it stays")
             raise
-        if batch.kind in CONTEXT_KINDS:
+        done += len(group)
+        if group[0].kind in CONTEXT_KINDS:
             context = None  # the next batch may be for the race just merged
-        summary.batches.append(result)
-        if progress is not None:
-            progress(result)
+        for result in results:
+            summary.batches.append(result)
+            if progress is not None:
+                progress(result)
     return summary
+
+
+def _group(pending: list[landing.Batch], start: int, room: int | None) -> list[landing.Batch]:
+    """The batches from `start` merged together: consecutive JSONL batches of one grouped kind
+    (GROUPED_KINDS), at most MAX_GROUP_BATCHES (and `room`); any other batch alone."""
+    first = pending[start]
+    if first.kind not in GROUPED_KINDS or first.path.suffix != ".jsonl":
+        return [first]
+    limit = min(MAX_GROUP_BATCHES, room if room is not None else MAX_GROUP_BATCHES)
+    group = [first]
+    for batch in pending[start + 1:start + limit]:
+        if batch.kind != first.kind or batch.path.suffix != ".jsonl":
+            break
+        group.append(batch)
+    return group
+
+
+def ingest_group(con: duckdb.DuckDBPyConnection, batches: list[landing.Batch], context: ValidationContext) -> list[BatchResult]:
+    """Validate and merge several JSONL batches of one grouped kind inside the caller's transaction:
+    one validation and one upsert for all, each batch logged, quarantined and kept raw as its own.
+    Merges the first batches up to MAX_GROUP_RECORDS records; returns one result per batch merged."""
+    kind = batches[0].kind
+    read = []
+    total = 0
+    for batch in batches:  # up to MAX_GROUP_RECORDS (the first batch whatever its size); the rest wait
+        records, source, landed_at = landing.read_batch(batch)
+        if read and total + len(records) > MAX_GROUP_RECORDS:
+            break
+        read.append((batch, records, source, landed_at))
+        total += len(records)
+    if len(read) == 1:
+        return [_ingest_read(con, *read[0], context)]
+    records = [record for _, batch_records, _, _ in read for record in batch_records]
+    received = pl.Series([landed for _, batch_records, _, landed in read for _ in batch_records], dtype=pl.Datetime("us", "UTC"))
+    checked = validate_batch(kind, records, context, received)
+    merged = _merge(con, kind, checked)
+    good_rows = checked.accepted[kind].get_column("_row")
+    raws, quarantines, results = [], [], []
+    offset = 0
+    for batch, batch_records, source, landed_at in read:
+        n = len(batch_records)
+        label = f"{kind}:{source}" if source else kind
+        failures = checked.failures.filter(pl.col("_row").is_between(offset, offset + n - 1)).with_columns(
+            pl.col("_row") - offset)
+        raw = _raw_frame(batch, batch_records, landed_at, source, _personal_failures(failures))
+        quarantined = _quarantine_rows(failures, raw, label, landed_at, batch)
+        accepted = int(good_rows.is_between(offset, offset + n - 1).sum())
+        raws.append(raw)
+        quarantines.append(quarantined)
+        log_batch(con, batch.batch_id, kind, str(batch.path), source, landed_at, datetime.now(UTC), n, accepted,
+                  quarantined.height)
+        reasons = quarantined.group_by("check").len().sort("len", descending=True).rows() if quarantined.height else []
+        results.append(BatchResult(batch.batch_id, kind, source, n, accepted, quarantined.height,
+                                   [(str(r), int(c)) for r, c in reasons]))
+        offset += n
+    append(con, "raw_records", pl.concat(raws, how="vertical_relaxed"))
+    append(con, "quarantine", pl.concat(quarantines))
+    if sum(r.accepted for r in results) != merged:
+        raise RuntimeError(f"ingest of {len(read)} {kind} batches: {merged} records merged, "
+                           f"{sum(r.accepted for r in results)} counted by batch")
+    return results
 
 
 def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch, context: ValidationContext | None = None) -> BatchResult:
     """Validate and merge one batch inside the caller's transaction."""
     context = context if context is not None else load_context(con)
-    records, source, landed_at = landing.read_batch(batch)
+    return _ingest_read(con, batch, *landing.read_batch(batch), context)
+
+
+def _ingest_read(con: duckdb.DuckDBPyConnection, batch: landing.Batch, records: Any, source: str, landed_at: datetime,
+                 context: ValidationContext) -> BatchResult:
     label = f"{batch.kind}:{source}" if source else batch.kind
     checked = validate_batch(batch.kind, records, context, landed_at)
     if batch.kind == "reports":
