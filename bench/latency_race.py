@@ -205,7 +205,7 @@ def _drain_child(mode: str, seconds: float) -> None:
     from racecramp.config import load_settings
     from racecramp.orchestration.drain import drain
 
-    report = drain(load_settings(), linger_s=seconds, poll_s=0.2, max_s=seconds, incremental=mode == "incremental")
+    report = drain(load_settings(), linger_s=seconds, max_s=seconds, incremental=mode == "incremental")
     print(f"  drain {mode}: {report.cycles} cycles, {report.batches} batches merged in {report.seconds:.0f} s", flush=True)
 
 

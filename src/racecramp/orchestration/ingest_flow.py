@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from racecramp.config import load_settings
-from racecramp.orchestration.drain import drain
+from racecramp.orchestration.drain import POLL_S, drain
 from racecramp.publish.publisher import Step
 
 REPORT_EVERY_S = 30.0
@@ -61,7 +61,7 @@ class CycleLog:
 
 
 @flow(name="ingest", log_prints=False, retries=1, retry_delay_seconds=5)
-def ingest(linger_s: float = 60.0, poll_s: float = 0.5) -> dict:
+def ingest(linger_s: float = 60.0, poll_s: float = POLL_S) -> dict:
     """Load, validate, merge, publish the urgent tables, build the marts — until the landing zone is quiet."""
     cycles = CycleLog()
     report = drain(load_settings(), linger_s=linger_s, poll_s=poll_s, on_cycle=cycles.add)
