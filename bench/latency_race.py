@@ -249,6 +249,21 @@ def _figures(values: list[float]) -> tuple[float, float, float]:
     return s.quantile(0.5, "linear"), s.quantile(0.95, "linear"), s.max()
 
 
+def intake_stack(settings, log_dir: Path):
+    """(stack, intake child, environment): the real intake of `settings` on loopback, not started
+    yet, no Prefect in the loop; stop it with supervisor.stop_stack(stack)."""
+    from racecramp.orchestration.supervisor import Child, Stack, prefect_env
+
+    env = prefect_env(settings)
+    env.pop("PREFECT_API_URL")
+    intake = Child("intake", [sys.executable, "-m", "racecramp.cli", "intake"],
+                   f"http://{settings.intake_host}:{settings.intake_port}/v1/health")
+    intake.log_path = log_dir / "intake.log"
+    stack = Stack(settings)
+    stack.children.append(intake)
+    return stack, intake, env
+
+
 def main(args) -> None:
     loads = [name.strip() for name in args.loads.split(",")]
     with tempfile.TemporaryDirectory(prefix="racecramp-latency-race-") as tmp:
@@ -257,20 +272,14 @@ def main(args) -> None:
         os.environ.pop("RACECRAMP_DATA_DIR", None)
         os.environ.pop("PREFECT_API_URL", None)
         from racecramp.config import load_settings
-        from racecramp.orchestration.supervisor import Child, _launch, prefect_env, stop_stack, Stack
+        from racecramp.orchestration.supervisor import _launch, stop_stack
 
         settings = load_settings()
         t = time.monotonic()
         sizes = preload(settings)
         print(f"preloaded {sizes['runners']:,} runners, {sizes['passings']:,} passings, {sizes['reports']} reports "
               f"in {time.monotonic() - t:.0f} s (cpus={os.cpu_count()})", flush=True)
-        env = prefect_env(settings)
-        env.pop("PREFECT_API_URL")
-        intake = Child("intake", [sys.executable, "-m", "racecramp.cli", "intake"],
-                       f"http://{settings.intake_host}:{settings.intake_port}/v1/health")
-        intake.log_path = Path(tmp) / "intake.log"
-        stack = Stack(settings)
-        stack.children.append(intake)
+        stack, intake, env = intake_stack(settings, Path(tmp))
         _launch(intake, env)
         bibs = sizes["bibs"]  # runners without a report yet: runner_status shows exactly this one
         results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}

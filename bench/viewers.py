@@ -456,7 +456,7 @@ def main() -> None:
         os.environ.pop("RACECRAMP_DATA_DIR", None)
         os.environ.pop("PREFECT_API_URL", None)
         from racecramp.config import load_settings
-        from racecramp.orchestration.supervisor import Child, Stack, _launch, prefect_env, stop_stack
+        from racecramp.orchestration.supervisor import _launch, stop_stack
 
         settings = load_settings()
         t = time.monotonic()
@@ -467,13 +467,7 @@ def main() -> None:
         if report_step * len(counts) > len(bibs):
             raise RuntimeError(f"{len(counts)} viewer counts x {report_step} reports need more than the {len(bibs)} "
                                f"runners without a report: fewer counts or shorter --load-s")
-        env = prefect_env(settings)
-        env.pop("PREFECT_API_URL")
-        intake = Child("intake", [sys.executable, "-m", "racecramp.cli", "intake"],
-                       f"http://{settings.intake_host}:{settings.intake_port}/v1/health")
-        intake.log_path = Path(tmp) / "intake.log"
-        stack = Stack(settings)
-        stack.children.append(intake)
+        stack, intake, env = race.intake_stack(settings, Path(tmp))
         results: list[PhaseResult] = []
         try:
             _launch(intake, env)

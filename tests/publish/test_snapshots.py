@@ -39,3 +39,38 @@ def test_reading_a_table_never_published_names_the_file_and_the_command(tmp_path
 
     with pytest.raises(FileNotFoundError, match="racecramp marts"):
         read_snapshot(tmp_path, "alerts")
+
+
+def test_a_reader_never_sees_half_of_one_file_and_half_of_the_next_while_they_are_published(tmp_path):
+    """The drain renames a new snapshot over the old one at any moment (every few seconds for
+    passings); a read by path could take the footer of one file and the rows of the other."""
+    import threading
+
+    from racecramp.publish import snapshots
+
+    path = snapshot_path(tmp_path, "passings")
+    small = pl.DataFrame({"bib": ["1"], "net_time_s": [1.0]})
+    large = pl.DataFrame({"bib": [str(i) for i in range(40_000)], "net_time_s": [float(i) for i in range(40_000)],
+                          "point_id": ["mat-05k"] * 40_000})
+    write_snapshot(small, path)
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            for frame in (large, small):
+                write_snapshot(frame, path)
+
+    writer = threading.Thread(target=publish, daemon=True)
+    writer.start()
+    try:
+        heights = set()
+        for _ in range(400):
+            snapshots._cache.clear()  # every read goes to the file
+            frame = load_snapshot(tmp_path, "passings", ("bib", "net_time_s"))
+            whole = snapshots.read_published(path)
+            assert frame.height in (1, 40_000) and whole.height in (1, 40_000)
+            heights.add(frame.height)
+    finally:
+        stop.set()
+        writer.join()
+    assert heights == {1, 40_000}, "the reads overlapped both files being published"

@@ -42,9 +42,11 @@ def status():
     """Health of each component, landing backlog, last ingest, last weather observation."""
     from datetime import UTC, datetime
 
+    import polars as pl
+
     from racecramp.orchestration import drain as live
     from racecramp.orchestration import supervisor as services
-    from racecramp.publish.snapshots import read_manifest, snapshot_path
+    from racecramp.publish.snapshots import read_manifest, read_published, snapshot_path
 
     settings = get_settings()
     table = Table(title="racecramp status")
@@ -56,11 +58,9 @@ def status():
     table.add_row("landing backlog", f"{live.landing_backlog(settings)} batches not yet ingested")
     manifest = read_manifest(settings.snapshot_dir)
     table.add_row("last ingest", (manifest or {}).get("last_ingest_utc") or "never")
-    weather = snapshot_path(settings.snapshot_dir, "weather_observations")
-    if weather.exists():
-        import polars as pl
-
-        last = pl.read_parquet(weather).select(pl.col("observed_at_utc").max()).item()
+    weather = read_published(snapshot_path(settings.snapshot_dir, "weather_observations"))
+    if weather is not None:
+        last = weather.select(pl.col("observed_at_utc").max()).item()
         age = "" if last is None else f" ({(datetime.now(UTC) - last).total_seconds() / 60:.0f} min ago)"
         table.add_row("last weather observation", f"{last}{age}")
     else:

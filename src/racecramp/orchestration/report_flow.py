@@ -18,7 +18,7 @@ from prefect.schedules import Cron
 from racecramp.config import Settings, load_settings
 from racecramp.landing.bulk import ingest_now
 from racecramp.orchestration.prefect_events import RACE_CLOSED
-from racecramp.publish.snapshots import snapshot_path
+from racecramp.publish.snapshots import read_published, snapshot_path
 from racecramp.report.closure import RACE_RESOURCE_PREFIX
 from racecramp.report.schedule import report_schedule
 from racecramp.report.write import write_report
@@ -40,10 +40,7 @@ def post_race_report(race_id: str | None = None, formats: list[str] | None = Non
 
 def build_report_deployment(settings: Settings):
     """post-race-report: cron in the race's time zone plus the racecramp.race.closed trigger."""
-    import polars as pl
-
-    races_file = snapshot_path(settings.snapshot_dir, "races")
-    races = pl.read_parquet(races_file) if races_file.exists() else None
+    races = read_published(snapshot_path(settings.snapshot_dir, "races"))
     when = report_schedule(settings.race_id, races, hour_local=settings.report_hour_local,
                            minute_local=settings.report_minute_local, days_after=settings.report_days_after)
     return post_race_report.to_deployment(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Callable
@@ -115,6 +116,15 @@ def normalise_snapshot(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(fixes) if fixes else frame
 
 
+def read_published(path: Path) -> pl.DataFrame | None:
+    """A published Parquet file as it is now, read through one open file (see load_snapshot); None when absent."""
+    try:
+        with open(path, "rb") as fh:
+            return pl.read_parquet(fh)
+    except FileNotFoundError:
+        return None
+
+
 def load_snapshot(snapshot_dir: Path, table: str, columns: tuple[str, ...] | None = None) -> pl.DataFrame | None:
     """A published table (only `columns` of it, when given), normalised; None when not published.
 
@@ -124,22 +134,24 @@ def load_snapshot(snapshot_dir: Path, table: str, columns: tuple[str, ...] | Non
     """
     path = snapshot_path(snapshot_dir, table)
     try:
-        stat = path.stat()
+        # one open file for the stat, the schema and the rows: a publish renames a new file over
+        # this one at any moment, and a read by path could take the footer of one file and the
+        # row groups of the other ("Invalid thrift"); the open file keeps its own inode
+        with open(path, "rb") as fh:
+            stat = os.fstat(fh.fileno())
+            key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            slot = (str(path), columns)
+            with _cache_lock:
+                hit = _cache.get(slot)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            if columns is None:
+                frame = pl.read_parquet(fh)
+            else:
+                present = set(pl.read_parquet_schema(fh))
+                fh.seek(0)
+                frame = pl.read_parquet(fh, columns=[c for c in columns if c in present])
     except FileNotFoundError:
-        return None
-    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    slot = (str(path), columns)
-    with _cache_lock:
-        hit = _cache.get(slot)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    try:
-        if columns is None:
-            frame = pl.read_parquet(path)
-        else:
-            present = set(pl.read_parquet_schema(path))
-            frame = pl.read_parquet(path, columns=[c for c in columns if c in present])
-    except FileNotFoundError:  # replaced between stat and read: the next call reads the new file
         return None
     frame = normalise_snapshot(frame)
     with _cache_lock:

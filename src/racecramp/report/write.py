@@ -20,7 +20,7 @@ import polars as pl
 
 from racecramp.config import Settings
 from racecramp.durable import atomic_write
-from racecramp.publish.snapshots import read_manifest, snapshot_path
+from racecramp.publish.snapshots import read_manifest, read_published, snapshot_path
 from racecramp.report.build import REPORT_TABLES, build_report
 from racecramp.report.consensus import consensus_encounters, consensus_rates
 from racecramp.report.html import render_html
@@ -50,8 +50,7 @@ def load_frames(snapshot_dir: Path) -> dict[str, pl.DataFrame | None]:
     """The published snapshot tables the report reads; None for one not published."""
     frames: dict[str, pl.DataFrame | None] = {}
     for table in REPORT_TABLES:
-        path = snapshot_path(snapshot_dir, table)
-        frames[table] = pl.read_parquet(path) if path.exists() else None
+        frames[table] = read_published(snapshot_path(snapshot_dir, table))
     return frames
 
 
