@@ -198,6 +198,12 @@ def _build(tables: dict[str, pl.DataFrame], params: MartParams, only: set[str],
     return built, seconds
 
 
+def _keep_earliest(into: dict[str, str], entries: dict[str, str]) -> None:
+    """Merge mart -> first-change times (ISO UTC, so they sort as text), keeping the earlier of two."""
+    for name, since in entries.items():
+        into[name] = min(since, into.get(name, since))
+
+
 class LiveCycle:
     """The drain loop's publish, across its cycles: urgent first, heavy marts at a cadence.
 
@@ -315,8 +321,7 @@ class LiveCycle:
             try:
                 built, seconds = self.jobs.pop(kind).result()  # a failed build raises here
             except BaseException:
-                for name, since in covered.items():  # still behind: nothing was published
-                    self.behind[name] = min(since, self.behind.get(name, since))
+                _keep_earliest(self.behind, covered)  # still behind: nothing was published
                 raise
             self.marts.update(built)
             self.urgent_built |= kind == URGENT
@@ -401,8 +406,7 @@ class LiveCycle:
         """Published marts not yet rebuilt with the latest merged data: name -> first such change (UTC)."""
         out = dict(self.behind)
         for covered in self.building.values():
-            for name, since in covered.items():
-                out[name] = min(since, out.get(name, since))
+            _keep_earliest(out, covered)
         return dict(sorted(out.items()))
 
     def _reusable(self, con: duckdb.DuckDBPyConnection, name: str) -> bool:

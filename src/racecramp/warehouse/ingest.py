@@ -185,19 +185,13 @@ def ingest_group(con: duckdb.DuckDBPyConnection, batches: list[landing.Batch], c
     offset = 0
     for batch, batch_records, source, landed_at in read:
         n = len(batch_records)
-        label = f"{kind}:{source}" if source else kind
         failures = checked.failures.filter(pl.col("_row").is_between(offset, offset + n - 1)).with_columns(
             pl.col("_row") - offset)
-        raw = _raw_frame(batch, batch_records, landed_at, source, _personal_failures(failures))
-        quarantined = _quarantine_rows(failures, raw, label, landed_at, batch)
         accepted = int(good_rows.is_between(offset, offset + n - 1).sum())
+        raw, quarantined, result = _batch_outcome(con, batch, batch_records, source, landed_at, failures, n, accepted)
         raws.append(raw)
         quarantines.append(quarantined)
-        log_batch(con, batch.batch_id, kind, str(batch.path), source, landed_at, datetime.now(UTC), n, accepted,
-                  quarantined.height)
-        reasons = quarantined.group_by("check").len().sort("len", descending=True).rows() if quarantined.height else []
-        results.append(BatchResult(batch.batch_id, kind, source, n, accepted, quarantined.height,
-                                   [(str(r), int(c)) for r, c in reasons]))
+        results.append(result)
         offset += n
     append(con, "raw_records", pl.concat(raws, how="vertical_relaxed"))
     append(con, "quarantine", pl.concat(quarantines))
@@ -215,20 +209,28 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, batch: landing.Batch, context: 
 
 def _ingest_read(con: duckdb.DuckDBPyConnection, batch: landing.Batch, records: Any, source: str, landed_at: datetime,
                  context: ValidationContext) -> BatchResult:
-    label = f"{batch.kind}:{source}" if source else batch.kind
     checked = validate_batch(batch.kind, records, context, landed_at)
     if batch.kind == "reports":
         checked = apply_retry_rule(checked, _stored_reports(con, checked))
-    raw = _raw_frame(batch, records, landed_at, source, _personal_failures(checked.failures))
-    append(con, "raw_records", raw)
-    quarantined = _quarantine_rows(checked.failures, raw, label, landed_at, batch)
-    append(con, "quarantine", quarantined)
     accepted = _merge(con, batch.kind, checked)
+    raw, quarantined, result = _batch_outcome(con, batch, records, source, landed_at, checked.failures, checked.rows, accepted)
+    append(con, "raw_records", raw)
+    append(con, "quarantine", quarantined)
+    return result
+
+
+def _batch_outcome(con: duckdb.DuckDBPyConnection, batch: landing.Batch, records: Any, source: str, landed_at: datetime,
+               failures: pl.DataFrame, rows: int, accepted: int) -> tuple[pl.DataFrame, pl.DataFrame, BatchResult]:
+    """One merged batch's landing_log row; its raw records and quarantine rows (for the caller to
+    append) and its result. `failures` by the batch's own row numbers."""
+    label = f"{batch.kind}:{source}" if source else batch.kind
+    raw = _raw_frame(batch, records, landed_at, source, _personal_failures(failures))
+    quarantined = _quarantine_rows(failures, raw, label, landed_at, batch)
     log_batch(con, batch.batch_id, batch.kind, str(batch.path), source, landed_at, datetime.now(UTC),
-              checked.rows, accepted, quarantined.height)
+              rows, accepted, quarantined.height)
     reasons = quarantined.group_by("check").len().sort("len", descending=True).rows() if quarantined.height else []
-    return BatchResult(batch.batch_id, batch.kind, source, checked.rows, accepted, quarantined.height,
-                       [(str(r), int(n)) for r, n in reasons])
+    return raw, quarantined, BatchResult(batch.batch_id, batch.kind, source, rows, accepted, quarantined.height,
+                                         [(str(r), int(n)) for r, n in reasons])
 
 
 def _merge(con: duckdb.DuckDBPyConnection, batch_kind: str, checked: BatchValidation) -> int:
