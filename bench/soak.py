@@ -59,17 +59,17 @@ from racecramp.config import Settings, load_settings  # noqa: E402
 from racecramp.errors import RacecrampError  # noqa: E402
 from racecramp.intake.tokens import new_token  # noqa: E402
 from racecramp.landing.bulk import import_race  # noqa: E402
+from racecramp.publish.publisher import publish_after_ingest  # noqa: E402
 from racecramp.publish.snapshots import load_snapshot, read_manifest  # noqa: E402
 from racecramp.simulate import replay  # noqa: E402
 from racecramp.simulate.stream import KIND_PARTICIPANTS, KIND_PASSINGS, KIND_REPORTS, KIND_SURVEY, KIND_WEATHER  # noqa: E402
-from racecramp.publish.publisher import publish_after_ingest  # noqa: E402
 from racecramp.warehouse.backup import backup, restore  # noqa: E402
 from racecramp.warehouse.fingerprint import differences, fingerprints  # noqa: E402
 from racecramp.warehouse.rebuild import rebuild  # noqa: E402
 from racecramp.warehouse.sql import query  # noqa: E402
 from racecramp.warehouse.writer import open_writer  # noqa: E402
 
-from stack import write_config  # noqa: E402
+from stack import environment, write_config  # noqa: E402
 from tiny_fs import fill, free, tiny_filesystem  # noqa: E402
 
 RACE_ID = "boston-2017"
@@ -493,17 +493,8 @@ def stop_serve(serve_process: subprocess.Popen, serve: psutil.Process) -> None:
 
 def _settings_from(config: Path) -> Settings:
     """The soak's settings, read from its racecramp.toml, leaving this process's environment as it was."""
-    saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR")}
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    try:
+    with environment(RACECRAMP_CONFIG=str(config), RACECRAMP_DATA_DIR=None):
         return load_settings()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run_soak(minutes: float = 30.0, seed: int = 2017, workdir: Path | None = None,

@@ -42,6 +42,48 @@ def write_config(directory: Path, tokens: dict[str, str] | None = None, **extra)
 
 
 
+@contextmanager
+def environment(**values: str | None):
+    """Set (or, for None, unset) these environment variables until the block ends, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def config_settings(directory: Path, tokens: dict[str, str] | None = None, **extra):
+    """Settings of a fresh config under `directory` (write_config), RACECRAMP_CONFIG pointing at it
+    until the block ends (children started meanwhile read the same config)."""
+    config = write_config(directory, tokens=tokens, **extra)
+    with environment(RACECRAMP_CONFIG=str(config), RACECRAMP_DATA_DIR=None):
+        yield load_settings()
+
+
+@contextmanager
+def running_stack(settings, with_dashboard: bool = False):
+    """The real stack of `settings` (racecramp.orchestration.supervisor), with this process's Prefect
+    clients pointed at its server (stack_prefect), until the block ends; yields the Stack."""
+    from racecramp.orchestration import supervisor as services
+
+    stack = services.start_stack(settings, with_dashboard=with_dashboard)
+    try:
+        with stack_prefect(settings):
+            yield stack
+    finally:
+        services.stop_stack(stack)
+
+
 def wait_for_counts(settings, want: dict[str, int], timeout_s: float, marts_current: bool = False,
                     every_s: float = 1.0) -> dict[str, int]:
     """Poll the published manifest until each snapshot table has at least `want` rows (and, with
@@ -69,28 +111,12 @@ def replay_stack(directory: Path, source, with_dashboard: bool = False):
     command token (the dashboard child reads it for alert actions) until the stack stops.
     """
     from racecramp.intake.tokens import new_token
-    from racecramp.orchestration import supervisor as services
     from racecramp.simulate import replay
 
     tokens = {principal: new_token() for principal in replay.race_principals(source.races, source.course)}
-    config = write_config(directory, tokens=tokens)
-    saved = {name: os.environ.get(name) for name in ("RACECRAMP_CONFIG", "RACECRAMP_DATA_DIR", "RACECRAMP_COMMAND_TOKEN")}
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    os.environ["RACECRAMP_COMMAND_TOKEN"] = tokens["command"]
-    try:
-        settings = load_settings()
-        stack = services.start_stack(settings, with_dashboard=with_dashboard)
-        try:
+    with config_settings(directory, tokens=tokens) as settings, environment(RACECRAMP_COMMAND_TOKEN=tokens["command"]):
+        with running_stack(settings, with_dashboard=with_dashboard):
             yield settings, tokens
-        finally:
-            services.stop_stack(stack)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager
@@ -103,13 +129,5 @@ def stack_prefect(settings):
     from racecramp.orchestration import supervisor as services
 
     url = services.prefect_env(settings)["PREFECT_API_URL"]
-    saved = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
-    finally:
-        if saved is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = saved
+    with environment(PREFECT_API_URL=url), temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url

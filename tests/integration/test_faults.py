@@ -16,7 +16,7 @@ from racecramp.orchestration import supervisor as services
 from racecramp.publish.snapshots import read_manifest, read_snapshot
 
 from paths import DATA
-from stack import TOKENS
+from stack import TOKENS, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +28,8 @@ MATS = [("mat-05k", 5.0), ("mat-10k", 10.0), ("mat-15k", 15.0), ("mat-20k", 20.0
 @pytest.fixture(scope="module")
 def stack(stack_settings):
     import_race(stack_settings, DATA / "races" / "boston-2017.toml")
-    running = services.start_stack(stack_settings, with_dashboard=False)
-    try:
+    with running_stack(stack_settings) as running:
         yield running
-    finally:
-        services.stop_stack(running)
 
 
 def _report(i: int) -> dict:

@@ -3,7 +3,6 @@ runs show their steps (a real Prefect server and served flows on loopback)."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from racecramp.config import load_settings
 from racecramp.landing.bulk import import_race
-from racecramp.orchestration import supervisor as services
 from racecramp.orchestration.heartbeat import drain_alive
 from racecramp.publish.snapshots import read_snapshot
 
 from paths import DATA
-from stack import TOKENS, stack_prefect, write_config
+from stack import TOKENS, config_settings, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +28,10 @@ RUNS_AT_MOST = 3  # the run the first event starts, and at most one per 30 s deb
 @pytest.fixture(scope="module")
 def quiet_stack(tmp_path_factory):
     """A stack whose only ingest runs are the events' (the fallback schedule is an hour)."""
-    directory = tmp_path_factory.mktemp("flow-runs")
-    config = write_config(directory, ingest_interval_s=3600, ingest_debounce_s=30)
-    old = os.environ.get("RACECRAMP_CONFIG")
-    os.environ["RACECRAMP_CONFIG"] = str(config)
-    os.environ.pop("RACECRAMP_DATA_DIR", None)
-    settings = load_settings()
-    import_race(settings, DATA / "races" / "boston-2017.toml")
-    running = services.start_stack(settings, with_dashboard=False)
-    try:
-        with stack_prefect(settings):
+    with config_settings(tmp_path_factory.mktemp("flow-runs"), ingest_interval_s=3600, ingest_debounce_s=30) as settings:
+        import_race(settings, DATA / "races" / "boston-2017.toml")
+        with running_stack(settings):
             yield settings
-    finally:
-        services.stop_stack(running)
-        if old is None:
-            os.environ.pop("RACECRAMP_CONFIG", None)
-        else:
-            os.environ["RACECRAMP_CONFIG"] = old
 
 
 def _report(i: int) -> dict:

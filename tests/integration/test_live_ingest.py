@@ -13,11 +13,10 @@ import polars as pl
 import pytest
 
 from racecramp.landing.bulk import import_race
-from racecramp.orchestration import supervisor as services
 from racecramp.publish.snapshots import read_snapshot
 
 from paths import DATA
-from stack import TOKENS, wait_for_counts
+from stack import TOKENS, running_stack, wait_for_counts
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +29,8 @@ START = datetime(2017, 4, 17, 14, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def stack(stack_settings):
     import_race(stack_settings, DATA / "races" / "boston-2017.toml")  # publishes the course the intake checks against
-    running = services.start_stack(stack_settings, with_dashboard=False)
-    try:
+    with running_stack(stack_settings):
         yield stack_settings
-    finally:
-        services.stop_stack(running)
 
 
 def _auth(principal: str) -> dict:

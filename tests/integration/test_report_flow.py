@@ -16,10 +16,9 @@ from bs4 import BeautifulSoup
 
 from racecramp import landing
 from racecramp.landing.bulk import import_race
-from racecramp.orchestration import supervisor as services
 
 from paths import DATA
-from stack import stack_prefect
+from stack import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +31,8 @@ REPORT_TIMEOUT_S = 240
 def stack(stack_settings):
     import_race(stack_settings, DATA / "races" / "boston-2017.toml")  # serve reads the race date and zone from the snapshot
     import_race(stack_settings, DATA / "races" / "boston-2018.toml")  # closed through the intake (a closed race is not closed again)
-    running = services.start_stack(stack_settings, with_dashboard=False)
-    try:
-        with stack_prefect(stack_settings):
-            yield stack_settings
-    finally:
-        services.stop_stack(running)
+    with running_stack(stack_settings):
+        yield stack_settings
 
 
 def _deployment(timeout_s: float = 90.0):

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from racecramp import landing
-from racecramp.orchestration import heartbeat
 from racecramp.orchestration import drain as drain_module
+from racecramp.orchestration import heartbeat
 from racecramp.orchestration.drain import _live_cycle, drain
 from racecramp.publish.publisher import LiveCycle
-from racecramp.warehouse import ingest
 from racecramp.publish.snapshots import load_snapshot, snapshot_path
+from racecramp.warehouse import ingest
 from racecramp.warehouse.writer import open_writer
 
 from race_day import GUN, _report
