@@ -34,12 +34,13 @@ chromium:
 # Everything: the tests without servers on two workers, then the live stacks and the browser
 # one at a time (two live stacks at once on two cores miss their deadlines).
 test: $(STAMP) chromium
-	$(BIN)/pytest -q -n 2 -m "not integration and not e2e"
+	$(BIN)/pytest $(CHECK_ARGS)
 	$(BIN)/pytest -q -m "integration or e2e" --durations=25
 
 # The inner loop: every test that starts no server and no browser.
+CHECK_ARGS := -q -n 2 -m "not integration and not e2e"
 check: $(STAMP)
-	$(BIN)/pytest -q -n 2 -m "not integration and not e2e"
+	$(BIN)/pytest $(CHECK_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/racecramp demo
