@@ -93,8 +93,9 @@ def test_command_page_shows_the_kpis_of_the_snapshots(demo, dashboard, browser):
     assert metric_text(page, "Total") == str(kpis.reports_total)
     assert metric_text(page, "Runners on course") == f"{kpis.runners_on_course:,}"
     assert metric_text(page, "Finishers") == f"{kpis.finishers:,}"
-    assert page.get_by_text("FLAG · WBGT").first.is_visible()
-    assert page.get_by_text("SIMULATED").first.is_visible()
+    # drawn after the KPI tiles: wait until each is visible (is_visible() does not wait; it failed when the banner came later)
+    page.get_by_text("FLAG · WBGT").first.wait_for(state="visible")
+    page.get_by_text("SIMULATED").first.wait_for(state="visible")
     page.get_by_text("Open alerts").wait_for()
     _screenshot(page, "command")
     page.close()
